@@ -1,0 +1,58 @@
+//! OpenSSL symbols that openssl-sys does not bind (or binds differently per version).
+//! `rctls_ossl300` comes from build.rs, from the version openssl-sys built against.
+
+use std::ffi::{c_char, c_int, c_uint};
+
+use openssl_sys::{SSL, SSL_SESSION, X509};
+
+unsafe extern "C" {
+    pub fn SSL_in_init(s: *const SSL) -> c_int;
+    pub fn SSL_set_verify_depth(s: *mut SSL, depth: c_int);
+    pub fn SSL_SESSION_set1_id(s: *mut SSL_SESSION, sid: *const u8, sid_len: c_uint) -> c_int;
+    pub fn SSL_SESSION_set1_id_context(s: *mut SSL_SESSION, sid_ctx: *const u8, sid_ctx_len: c_uint) -> c_int;
+    pub fn SSL_set_session_id_context(ssl: *mut SSL, sid_ctx: *const u8, sid_ctx_len: c_uint) -> c_int;
+    pub fn SSL_SESSION_get0_hostname(s: *const SSL_SESSION) -> *const c_char;
+}
+
+#[cfg(rctls_ossl300)]
+unsafe extern "C" {
+    fn SSL_set_options(s: *mut SSL, op: u64) -> u64;
+    fn SSL_get0_peer_certificate(s: *const SSL) -> *mut X509;
+}
+
+/// `SSL_set_options`: a function taking `uint64_t` since 3.0, a `SSL_ctrl` macro before.
+///
+/// # Safety
+/// `ssl` is a live `SSL*`.
+pub unsafe fn ssl_set_options(ssl: *mut SSL, op: u64) {
+    #[cfg(rctls_ossl300)]
+    unsafe {
+        SSL_set_options(ssl, op);
+    }
+    #[cfg(not(rctls_ossl300))]
+    unsafe {
+        const SSL_CTRL_OPTIONS: c_int = 32;
+        openssl_sys::SSL_ctrl(ssl, SSL_CTRL_OPTIONS, op as _, std::ptr::null_mut());
+    }
+}
+
+/// The peer certificate, borrowed (no reference taken): `SSL_get0_peer_certificate` on
+/// 3.x; before, `SSL_get_peer_certificate` plus an immediate free, which is the same
+/// since the session keeps its own reference.
+///
+/// # Safety
+/// `ssl` is a live `SSL*`; the result is valid while its session is.
+pub unsafe fn ssl_peer_certificate(ssl: *const SSL) -> *mut X509 {
+    #[cfg(rctls_ossl300)]
+    unsafe {
+        SSL_get0_peer_certificate(ssl)
+    }
+    #[cfg(not(rctls_ossl300))]
+    unsafe {
+        let x = openssl_sys::SSL_get_peer_certificate(ssl);
+        if !x.is_null() {
+            openssl_sys::X509_free(x);
+        }
+        x
+    }
+}

@@ -1,0 +1,442 @@
+//! The exports called as C calls them, from inside real TLS handshakes (TLS 1.2 and 1.3)
+//! whose server runs a certificate callback, the hook of nginx's certificate phase.
+
+mod common;
+
+use std::ffi::{c_char, c_int};
+use std::ptr::{null, null_mut};
+
+use common::*;
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslVersion};
+use openssl::stack::Stack;
+use openssl::x509::X509;
+use resty_client_tls::ffi::*;
+use resty_client_tls::{RESTY_CLIENT_TLS_AGAIN, RESTY_CLIENT_TLS_ERROR, RESTY_CLIENT_TLS_OK};
+
+const VERSIONS: [SslVersion; 2] = [SslVersion::TLS1_2, SslVersion::TLS1_3];
+
+#[test]
+fn no_client_certificate_is_declined_and_none() {
+    let pki = Pki::new();
+    for v in VERSIONS {
+        let ctx = server_ctx(&pki, v).build();
+        let (seen, view) = with_request(&ctx, &Client::default(), Some(stack(&[&pki.root.cert])), -1);
+        assert_eq!(seen.chain, None, "{v:?}");
+        assert_eq!(seen.verify, "NONE", "{v:?}");
+        assert_eq!(view.ca_names, vec![pki.root.cert.subject_name().to_der().unwrap()], "{v:?}");
+    }
+}
+
+#[test]
+fn good_chain_is_byte_exact_and_succeeds() {
+    let pki = Pki::new();
+    for v in VERSIONS {
+        let ctx = server_ctx(&pki, v).build();
+        let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+        let (seen, _) = with_request(&ctx, &client, Some(stack(&[&pki.root.cert])), 2);
+        assert_eq!(seen.chain, Some(concat(&[&pki.leaf.cert, &pki.int.cert])), "{v:?}");
+        assert_eq!(seen.verify, "SUCCESS", "{v:?}");
+        assert!(!seen.resumed);
+    }
+}
+
+#[test]
+fn leaf_only_chain() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.self_signed, vec![])), ..Default::default() };
+    let (seen, _) = with_request(&ctx, &client, None, -1);
+    assert_eq!(seen.chain, Some(pki.self_signed.pem()));
+}
+
+#[test]
+fn depth_zero_fails_verification_but_not_the_handshake() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let (seen, _) = with_request(&ctx, &client, Some(stack(&[&pki.root.cert])), 0);
+    assert!(seen.verify.starts_with("FAILED:"), "{}", seen.verify);
+    assert!(seen.chain.is_some());
+}
+
+#[test]
+fn bad_certificates_fail_verification_but_not_the_handshake() {
+    let pki = Pki::new();
+    let cases = [
+        (&pki.self_signed, vec![], "self-signed"),
+        (&pki.expired, vec![&pki.int.cert], "certificate has expired"),
+        (&pki.unknown, vec![&pki.other_root.cert], "self-signed certificate in certificate chain"),
+        (&pki.leaf, vec![], "unable to verify the first certificate"),
+    ];
+    for v in VERSIONS {
+        let ctx = server_ctx(&pki, v).build();
+        for (cert, chain, reason) in &cases {
+            let client = Client { cert: Some((*cert, chain.clone())), ..Default::default() };
+            let (seen, _) = with_request(&ctx, &client, Some(stack(&[&pki.root.cert])), 3);
+            assert!(seen.verify.starts_with("FAILED:"), "{v:?} {reason}: {}", seen.verify);
+            assert!(seen.verify.contains(reason), "{v:?}: {} lacks {reason}", seen.verify);
+            let sent: Vec<&X509> = std::iter::once(&cert.cert).chain(chain.iter().copied()).collect();
+            assert_eq!(seen.chain, Some(concat(&sent)));
+        }
+    }
+}
+
+#[test]
+fn hints_keep_order_and_send_each_subject_once() {
+    let pki = Pki::new();
+    let dup_int = make("Test Intermediate CA", Some(&pki.root), true); // same subject, other key
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let ca = stack(&[&pki.int.cert, &pki.other_root.cert, &dup_int.cert, &pki.root.cert, &pki.int.cert]);
+    let (_, view) = with_request(&ctx, &Client::default(), Some(ca), -1);
+    let want: Vec<Vec<u8>> = [&pki.int.cert, &pki.other_root.cert, &pki.root.cert]
+        .iter()
+        .map(|c| c.subject_name().to_der().unwrap())
+        .collect();
+    assert_eq!(view.ca_names, want);
+}
+
+#[test]
+fn empty_stack_sends_no_hints_and_trusts_nothing() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_2).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let (seen, view) = with_request(&ctx, &client, Some(stack(&[])), 3);
+    assert!(view.ca_names.is_empty());
+    assert_eq!(seen.verify, "FAILED:unable to get local issuer certificate");
+}
+
+#[test]
+fn caller_may_free_ca_certs_right_after_the_call() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let (seen, view) = handshake(
+        &ctx,
+        &client,
+        move |ssl| {
+            // Built, used and freed (with its certificates' last references) inside the
+            // callback, before OpenSSL sends the CertificateRequest or verifies.
+            let root = X509::from_pem(&Pki::new().root.cert.to_pem().unwrap()).unwrap();
+            let s = stack(&[&root]);
+            drop(root);
+            request(ssl, s.as_ptr(), 2).unwrap();
+            drop(s);
+        },
+        observe,
+    );
+    // The root above is a fresh PKI's: the client's chain does not verify against it,
+    // but the hint arrived intact after the stack was gone.
+    assert_eq!(view.ca_names.len(), 1);
+    assert!(seen.verify.starts_with("FAILED:"), "{}", seen.verify);
+    // And with the right root, freed the same way: SUCCESS.
+    let root_pem = pki.root.cert.to_pem().unwrap();
+    let (seen, _) = handshake(
+        &ctx,
+        &client,
+        move |ssl| {
+            let s = stack(&[&X509::from_pem(&root_pem).unwrap()]);
+            request(ssl, s.as_ptr(), 2).unwrap();
+            drop(s);
+        },
+        observe,
+    );
+    assert_eq!(seen.verify, "SUCCESS");
+}
+
+#[test]
+fn a_second_call_replaces_the_first() {
+    let pki = Pki::new();
+    let mut b = server_ctx(&pki, SslVersion::TLS1_3);
+    b.set_client_ca_list(openssl::stack::Stack::from_iter_names(&[&pki.other_root.cert]));
+    let ctx = b.build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let (root, int) = (pki.root.cert.clone(), pki.int.cert.clone());
+    // CA list then another: only the second is hinted and trusted.
+    let (seen, view) = handshake(
+        &ctx,
+        &client,
+        move |ssl| {
+            request(ssl, stack(&[&int]).as_ptr(), 3).unwrap();
+            request(ssl, stack(&[&root]).as_ptr(), 3).unwrap();
+        },
+        observe,
+    );
+    assert_eq!(view.ca_names, vec![pki.root.cert.subject_name().to_der().unwrap()]);
+    assert_eq!(seen.verify, "SUCCESS");
+    // CA list then NULL: back to the SSL_CTX's list.
+    let root = pki.root.cert.clone();
+    let (_, view) = handshake(
+        &ctx,
+        &client,
+        move |ssl| {
+            request(ssl, stack(&[&root]).as_ptr(), 3).unwrap();
+            request(ssl, null(), 3).unwrap();
+        },
+        observe,
+    );
+    assert_eq!(view.ca_names, vec![pki.other_root.cert.subject_name().to_der().unwrap()]);
+}
+
+trait FromNames {
+    fn from_iter_names(certs: &[&X509]) -> Stack<openssl::x509::X509Name>;
+}
+impl FromNames for Stack<openssl::x509::X509Name> {
+    fn from_iter_names(certs: &[&X509]) -> Stack<openssl::x509::X509Name> {
+        let mut s = Stack::new().unwrap();
+        for c in certs {
+            s.push(c.subject_name().to_owned().unwrap()).unwrap();
+        }
+        s
+    }
+}
+
+fn sized_name(cn: &str, ous: &[usize]) -> openssl::x509::X509Name {
+    let mut b = openssl::x509::X509NameBuilder::new().unwrap();
+    b.append_entry_by_nid(openssl::nid::Nid::COMMONNAME, cn).unwrap();
+    for len in ous {
+        b.append_entry_by_nid(openssl::nid::Nid::ORGANIZATIONALUNITNAME, &"x".repeat(*len)).unwrap();
+    }
+    b.build()
+}
+
+/// A name whose hint (2-byte length + DER) takes exactly `want` bytes: a CN plus
+/// organizational units of at most 64 characters each.
+fn name_of_hint_size(cn: &str, want: usize) -> openssl::x509::X509Name {
+    let size = |ous: &[usize]| sized_name(cn, ous).to_der().unwrap().len() + 2;
+    let mut ous = Vec::new();
+    while size(&ous) + 80 < want {
+        ous.push(60);
+    }
+    // The last unit's length, then the one before it, absorb DER length-field steps.
+    for prev in [60, 59, 58, 57] {
+        for last in 1..=64 {
+            let mut trial = ous.clone();
+            if let Some(p) = trial.last_mut() {
+                *p = prev;
+            }
+            trial.push(last);
+            if size(&trial) == want {
+                return sized_name(cn, &trial);
+            }
+        }
+    }
+    panic!("cannot make a name of exactly {want} hint bytes");
+}
+
+/// CA certificates whose hints take exactly `total` bytes.
+fn cas_of_hint_size(total: usize) -> Vec<X509> {
+    let key = ec_key();
+    let mut out = Vec::new();
+    let mut left = total;
+    while left > 0 {
+        let want = if left > 2400 { 1200 } else { left };
+        out.push(issue(&name_of_hint_size(&format!("CA {:04}", out.len()), want), &key, None, true, -1, 1));
+        left -= want;
+    }
+    out
+}
+
+#[test]
+fn hints_at_the_limit_work_and_over_it_are_an_error_that_changes_nothing() {
+    use resty_client_tls::tls::{RESTY_CLIENT_TLS_MAX_HINT_BYTES, RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13};
+    let pki = Pki::new();
+    for (v, limit) in [
+        (SslVersion::TLS1_2, RESTY_CLIENT_TLS_MAX_HINT_BYTES),
+        (SslVersion::TLS1_3, RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13),
+    ] {
+        let ctx = server_ctx(&pki, v).build();
+        let at_limit = cas_of_hint_size(limit);
+        let refs: Vec<&X509> = at_limit.iter().collect();
+        let (_, view) = with_request(&ctx, &Client::default(), Some(stack(&refs)), -1);
+        assert_eq!(view.ca_names.len(), at_limit.len(), "{v:?}: all hints at the limit");
+
+        let over = cas_of_hint_size(limit + 1);
+        let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+        let (seen, view) = handshake(
+            &ctx,
+            &client,
+            move |ssl| {
+                let refs: Vec<&X509> = over.iter().collect();
+                let err = request(ssl, stack(&refs).as_ptr(), 5).unwrap_err();
+                assert!(err.contains("65535"), "{err}");
+                // Nothing changed: no certificate request at all.
+                assert_eq!(unsafe { openssl_sys::SSL_get_verify_mode(ssl) }, 0);
+            },
+            observe,
+        );
+        assert!(view.ca_names.is_empty(), "{v:?}");
+        assert_eq!(seen.chain, None, "{v:?}: the client was not asked for a certificate");
+        assert_eq!(seen.verify, "NONE");
+    }
+}
+
+#[test]
+fn a_hundred_cas() {
+    let pki = Pki::new();
+    let key = ec_key();
+    let cas: Vec<X509> = (0..100).map(|i| issue(&name(&format!("CA {i}")), &key, None, true, -1, 1)).collect();
+    let mut refs: Vec<&X509> = cas.iter().collect();
+    refs.push(&pki.root.cert);
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let (seen, view) = with_request(&ctx, &client, Some(stack(&refs)), 2);
+    assert_eq!(view.ca_names.len(), 101);
+    assert_eq!(seen.verify, "SUCCESS");
+}
+
+#[test]
+fn chain_buffer_protocol() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let want = concat(&[&pki.leaf.cert, &pki.int.cert]).into_bytes();
+    let expected = want.clone();
+    let (results, _) = handshake(
+        &ctx,
+        &client,
+        |ssl| request(ssl, null(), -1).unwrap(),
+        move |ssl| {
+            let p = ssl.as_ptr();
+            let sentinel = c"untouched";
+            let mut err: *const c_char = sentinel.as_ptr();
+            let call = |buf: *mut u8, len: &mut usize, err: &mut *const c_char| unsafe {
+                resty_client_tls_get_full_client_certificate_chain(p, buf.cast(), len, err)
+            };
+            let mut out = Vec::new();
+            // Size query.
+            let mut len = 0;
+            out.push((call(null_mut(), &mut len, &mut err), len));
+            let needed = len;
+            // One byte short: AGAIN, buffer untouched.
+            let mut buf = vec![b'#'; needed + 1];
+            let mut len = needed - 1;
+            out.push((call(buf.as_mut_ptr(), &mut len, &mut err), len));
+            assert!(buf.iter().all(|b| *b == b'#'));
+            // Exact fit, twice (the second from the cache), then a larger buffer.
+            for cap in [needed, needed, needed + 1] {
+                let mut len = cap;
+                out.push((call(buf.as_mut_ptr(), &mut len, &mut err), len));
+                assert_eq!(&buf[..len], &expected[..]);
+            }
+            assert_eq!(buf[needed], b'#', "no NUL written");
+            assert_eq!(err, sentinel.as_ptr(), "err left alone");
+            // NULL buf with a length, NULL buf_len.
+            let mut len = 10;
+            out.push((call(null_mut(), &mut len, &mut err), 0));
+            assert_eq!(msg(err), "buf is NULL but *buf_len is not 0");
+            let rc = unsafe { resty_client_tls_get_full_client_certificate_chain(p, null_mut(), null_mut(), &mut err) };
+            out.push((rc, 0));
+            assert_eq!(msg(err), "buf_len is NULL");
+            (out, needed)
+        },
+    );
+    let (out, needed) = results;
+    assert_eq!(needed, want.len());
+    let rcs: Vec<c_int> = out.iter().map(|(rc, _)| *rc).collect();
+    assert_eq!(
+        rcs,
+        [
+            RESTY_CLIENT_TLS_AGAIN,
+            RESTY_CLIENT_TLS_AGAIN,
+            RESTY_CLIENT_TLS_OK,
+            RESTY_CLIENT_TLS_OK,
+            RESTY_CLIENT_TLS_OK,
+            RESTY_CLIENT_TLS_ERROR,
+            RESTY_CLIENT_TLS_ERROR
+        ]
+    );
+    assert_eq!(out[0].1, want.len());
+    assert_eq!(out[1].1, want.len());
+}
+
+#[test]
+#[ignore]
+fn probe_tls13_hint_limit() {
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    for total in (65400..=65535).rev() {
+        let cas = cas_of_hint_size(total);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let refs: Vec<&X509> = cas.iter().collect();
+            with_request(&ctx, &Client::default(), Some(stack(&refs)), -1)
+        }))
+        .is_ok();
+        if ok {
+            println!("TLS1.3 largest working hint total: {total}");
+            return;
+        }
+    }
+}
+
+#[test]
+fn null_arguments_are_errors_with_messages() {
+    let mut err: *const c_char = null();
+    let mut len = 16usize;
+    let mut buf = [0u8; 16];
+    let mut resumed: c_int = 0;
+    unsafe {
+        assert_eq!(
+            resty_client_tls_request_client_certificate(null_mut(), null(), -1, &mut err),
+            RESTY_CLIENT_TLS_ERROR
+        );
+        assert_eq!(msg(err), "ssl is NULL");
+        err = null();
+        assert_eq!(resty_client_tls_disable_session_reuse(null_mut(), &mut err), RESTY_CLIENT_TLS_ERROR);
+        assert_eq!(msg(err), "ssl is NULL");
+        err = null();
+        let rc =
+            resty_client_tls_get_full_client_certificate_chain(null_mut(), buf.as_mut_ptr().cast(), &mut len, &mut err);
+        assert_eq!((rc, msg(err).as_str()), (RESTY_CLIENT_TLS_ERROR, "ssl is NULL"));
+        err = null();
+        let rc = resty_client_tls_get_client_verify(null_mut(), buf.as_mut_ptr().cast(), &mut len, &mut err);
+        assert_eq!((rc, msg(err).as_str()), (RESTY_CLIENT_TLS_ERROR, "ssl is NULL"));
+        err = null();
+        let rc =
+            resty_client_tls_get_session_info(null_mut(), &mut resumed, buf.as_mut_ptr().cast(), &mut len, &mut err);
+        assert_eq!((rc, msg(err).as_str()), (RESTY_CLIENT_TLS_ERROR, "ssl is NULL"));
+        // A NULL err is skipped, not written.
+        assert_eq!(resty_client_tls_disable_session_reuse(null_mut(), null_mut()), RESTY_CLIENT_TLS_ERROR);
+        assert_eq!(len, 16, "buf_len untouched on error");
+        assert_eq!(resty_client_tls_is_valid_client_verify(null(), 7), 0);
+        assert_eq!(resty_client_tls_openssl_check(&mut err), RESTY_CLIENT_TLS_OK);
+    }
+}
+
+#[test]
+fn is_valid_client_verify_takes_exact_lengths() {
+    let v = b"SUCCESS-and-more";
+    unsafe {
+        assert_eq!(resty_client_tls_is_valid_client_verify(v.as_ptr().cast(), 7), 1);
+        assert_eq!(resty_client_tls_is_valid_client_verify(v.as_ptr().cast(), 8), 0);
+        assert_eq!(resty_client_tls_is_valid_client_verify(b"FAILED:".as_ptr().cast(), 7), 1);
+        assert_eq!(resty_client_tls_is_valid_client_verify(b"NONE".as_ptr().cast(), 0), 0);
+    }
+}
+
+#[test]
+fn an_ssl_before_any_handshake() {
+    // What a C module may hold before the ClientHello: calls succeed, nothing to read.
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let ssl = Ssl::new(&ctx).unwrap();
+    let p = ssl.as_ptr();
+    request(p, stack(&[&pki.root.cert]).as_ptr(), 1).unwrap();
+    disable(p).unwrap();
+    let mut err: *const c_char = null();
+    let mut len = 0usize;
+    let rc = unsafe { resty_client_tls_get_full_client_certificate_chain(p, null_mut(), &mut len, &mut err) };
+    assert_eq!(rc, resty_client_tls::RESTY_CLIENT_TLS_DECLINED);
+    let (resumed, sni) = session_info(unsafe { foreign_types::ForeignTypeRef::from_ptr_mut(p) });
+    assert_eq!((resumed, sni.as_str()), (false, ""));
+}
+
+#[test]
+fn client_side_ssl_is_refused() {
+    let ctx = SslContext::builder(SslMethod::tls_client()).unwrap().build();
+    let mut ssl = Ssl::new(&ctx).unwrap();
+    ssl.set_connect_state();
+    let err = request(ssl.as_ptr(), null(), -1).unwrap_err();
+    assert!(err.contains("client-side"), "{err}");
+    assert!(disable(ssl.as_ptr()).unwrap_err().contains("client-side"));
+}
