@@ -156,22 +156,6 @@ int resty_client_tls_is_valid_client_verify(const char *v, size_t len);
  */
 int resty_client_tls_openssl_check(const char **err);
 
-extern int SSL_in_init(const SSL *s);
-
-extern void SSL_set_verify_depth(SSL *s, int depth);
-
-extern int SSL_SESSION_set1_id(SSL_SESSION *s, const uint8_t *sid, unsigned int sid_len);
-
-extern int SSL_SESSION_set1_id_context(SSL_SESSION *s, const uint8_t *sid_ctx, unsigned int sid_ctx_len);
-
-extern int SSL_set_session_id_context(SSL *ssl, const uint8_t *sid_ctx, unsigned int sid_ctx_len);
-
-extern const char *SSL_SESSION_get0_hostname(const SSL_SESSION *s);
-
-extern uint64_t SSL_set_options(SSL *s, uint64_t op);
-
-extern X509 *SSL_get0_peer_certificate(const SSL *s);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

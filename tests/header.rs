@@ -35,3 +35,13 @@ fn lua_cdef_declares_every_export_with_the_same_arity() {
     }
     assert!(checked >= 6, "found only {checked} exports in the header");
 }
+
+#[test]
+fn header_declares_only_our_own_functions() {
+    for line in GENERATED.lines() {
+        let decl = line.trim_start_matches("extern ");
+        if decl.ends_with(");") && !decl.starts_with(' ') && !decl.starts_with('#') {
+            assert!(decl.contains(" resty_client_tls_") || decl.contains("*resty_client_tls_"), "foreign declaration: {line}");
+        }
+    }
+}
