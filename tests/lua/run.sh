@@ -60,7 +60,8 @@ if command -v "$cc_" >/dev/null 2>&1; then
   run "pdk (version unknown: 2-argument call into the 1-argument function)" \
     env RCT_SHIM="$shim_dir/shim1.so" RCT_NGX_LUA_VERSION=none "$luajit" test_pdk.lua
 else
-  echo "skip   pdk tests (no C compiler: set CC)"
+  echo "FAILED pdk tests: no C compiler (set CC, or run tools/install-deps.sh)"
+  failed=$((failed + 1))
 fi
 
 echo "$passed passed, $failed failed"
