@@ -44,6 +44,11 @@
  */
 #define RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13 ((65535 - 6) - 256)
 
+/**
+ * How many distinct CA lists the per-thread cache keeps (least recently used goes).
+ */
+#define RESTY_CLIENT_TLS_CA_CACHE_ENTRIES 16
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

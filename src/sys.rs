@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_uint};
 
-use openssl_sys::{SSL, SSL_SESSION, X509};
+use openssl_sys::{SSL, SSL_SESSION, X509, X509_STORE};
 
 unsafe extern "C" {
     pub fn SSL_in_init(s: *const SSL) -> c_int;
@@ -12,6 +12,7 @@ unsafe extern "C" {
     pub fn SSL_SESSION_set1_id_context(s: *mut SSL_SESSION, sid_ctx: *const u8, sid_ctx_len: c_uint) -> c_int;
     pub fn SSL_set_session_id_context(ssl: *mut SSL, sid_ctx: *const u8, sid_ctx_len: c_uint) -> c_int;
     pub fn SSL_SESSION_get0_hostname(s: *const SSL_SESSION) -> *const c_char;
+    pub fn X509_STORE_up_ref(st: *mut X509_STORE) -> c_int;
 }
 
 #[cfg(rctls_ossl300)]

@@ -2,16 +2,19 @@
 //! Every function computes first and mutates the connection last, so an error leaves
 //! the `SSL` exactly as it was. Only per-connection state is touched, never an `SSL_CTX`.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::{c_int, c_uint};
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::hash::MessageDigest;
 use openssl::ssl::{Ssl, SslRef};
 use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::{X509, X509Name, X509Ref};
+use openssl::x509::{X509, X509Name, X509NameRef, X509Ref};
 use openssl_sys::X509_STORE_CTX;
 
 use crate::error::{Error, openssl_failed};
@@ -53,20 +56,24 @@ fn ensure_server(ssl: &SslRef) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `request_client_certificate` installs for a CA list: the distinct subjects in
-/// the caller's order and a verify store holding the certificates.
-pub struct CaHints {
-    names: Stack<X509Name>,
+/// What a CA list turns into, built once per distinct list and shared by the
+/// connections that use it: the verify store (reference-counted, installed with an
+/// up-ref) and the distinct subjects in the caller's order with their encoded size.
+pub struct CaList {
+    /// SHA-1 fingerprint of each certificate, in order: the cache key.
+    key: Vec<[u8; 20]>,
     store: X509Store,
+    names: Vec<X509Name>,
+    /// Bytes the names take in a CertificateRequest (2-byte length + DER each).
+    encoded: usize,
 }
 
-impl CaHints {
-    /// Builds the hints and the store from the caller's certificates. Borrows them only
-    /// for the call: names are duplicated, certificates up-referenced into the store.
-    /// `limit`: the most bytes the encoded hints may take.
-    pub fn new(certs: &StackRef<X509>, limit: usize) -> Result<CaHints, Error> {
-        let mut names = Stack::new().map_err(openssl_failed(c"sk_X509_NAME_new_null() failed"))?;
+impl CaList {
+    /// Builds the store and the distinct subjects. Borrows `certs` only for the call:
+    /// certificates are up-referenced into the store, names duplicated.
+    fn build(certs: &StackRef<X509>, key: Vec<[u8; 20]>) -> Result<CaList, Error> {
         let mut store = X509StoreBuilder::new().map_err(openssl_failed(c"X509_STORE_new() failed"))?;
+        let mut names = Vec::with_capacity(certs.len());
         let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(certs.len());
         let mut encoded = 0usize;
         for cert in certs {
@@ -78,16 +85,12 @@ impl CaHints {
                 continue; // this subject is hinted already
             }
             encoded += size;
-            if encoded > limit {
-                return Err(Error::HintsTooLarge);
-            }
-            let name = subject.to_owned().map_err(openssl_failed(c"X509_NAME_dup() failed"))?;
-            names.push(name).map_err(openssl_failed(c"sk_X509_NAME_push() failed"))?;
+            names.push(subject.to_owned().map_err(openssl_failed(c"X509_NAME_dup() failed"))?);
         }
-        Ok(CaHints { names, store: store.build() })
+        Ok(CaList { key, store: store.build(), names, encoded })
     }
 
-    /// How many distinct subjects will be sent.
+    /// How many distinct subjects are hinted.
     pub fn len(&self) -> usize {
         self.names.len()
     }
@@ -95,6 +98,50 @@ impl CaHints {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+
+    /// The connection's own copy of the names (`SSL_set_client_CA_list` takes
+    /// ownership of the stack and of every name in it).
+    fn names_for_connection(&self) -> Result<Stack<X509Name>, Error> {
+        let mut stack = Stack::new().map_err(openssl_failed(c"sk_X509_NAME_new_null() failed"))?;
+        for name in &self.names {
+            let name = X509NameRef::to_owned(name).map_err(openssl_failed(c"X509_NAME_dup() failed"))?;
+            stack.push(name).map_err(openssl_failed(c"sk_X509_NAME_push() failed"))?;
+        }
+        Ok(stack)
+    }
+}
+
+/// How many distinct CA lists the per-thread cache keeps (least recently used goes).
+pub const RESTY_CLIENT_TLS_CA_CACHE_ENTRIES: usize = 16;
+
+thread_local! {
+    // nginx workers are single-threaded: one cache per worker, no locking.
+    static CA_CACHE: RefCell<VecDeque<Rc<CaList>>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The `CaList` for `certs`, from the cache when a list with the same certificates
+/// (by SHA-1 fingerprint, which OpenSSL caches in each parsed X509) was seen before.
+/// Keyed by content, so it is right whatever the caller frees or reuses.
+pub fn ca_list(certs: &StackRef<X509>) -> Result<Rc<CaList>, Error> {
+    let mut key = Vec::with_capacity(certs.len());
+    for cert in certs {
+        let digest = cert.digest(MessageDigest::sha1()).map_err(openssl_failed(c"X509_digest() failed"))?;
+        let mut fp = [0u8; 20];
+        fp.copy_from_slice(&digest);
+        key.push(fp);
+    }
+    CA_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(at) = cache.iter().position(|e| e.key == key) {
+            let hit = cache.remove(at).expect("position is in range");
+            cache.push_front(hit.clone());
+            return Ok(hit);
+        }
+        let list = Rc::new(CaList::build(certs, key)?);
+        cache.push_front(list.clone());
+        cache.truncate(RESTY_CLIENT_TLS_CA_CACHE_ENTRIES);
+        Ok(list)
+    })
 }
 
 /// Ask (not require) the client for a certificate: `SSL_VERIFY_PEER` with a callback
@@ -104,13 +151,17 @@ impl CaHints {
 /// both fall back to the `SSL_CTX`'s (what an earlier call set is dropped).
 pub fn request_client_certificate(ssl: &mut SslRef, ca: Option<&StackRef<X509>>, depth: c_int) -> Result<(), Error> {
     ensure_server(ssl)?;
-    let hints = ca.map(|ca| CaHints::new(ca, hint_limit(ssl))).transpose()?;
-    apply_request(ssl, hints, depth);
-    Ok(())
-}
-
-/// The mutating half of `request_client_certificate`; cannot fail.
-pub fn apply_request(ssl: &mut SslRef, hints: Option<CaHints>, depth: c_int) {
+    let hints = match ca {
+        None => None,
+        Some(certs) => {
+            let list = ca_list(certs)?;
+            if list.encoded > hint_limit(ssl) {
+                return Err(Error::HintsTooLarge);
+            }
+            Some((list.names_for_connection()?, list))
+        }
+    };
+    // All fallible work is done: from here on the connection changes, and nothing fails.
     let p = ssl.as_ptr();
     // SAFETY: a live SSL; the callback is a plain function in this library, which is
     // linked with -z nodelete so it is never unmapped while nginx holds the SSL.
@@ -121,10 +172,14 @@ pub fn apply_request(ssl: &mut SslRef, hints: Option<CaHints>, depth: c_int) {
         }
     }
     match hints {
-        Some(CaHints { names, store }) => {
+        Some((names, list)) => {
             ssl.set_client_ca_list(names);
-            // Cannot fail: SSL_set0_verify_cert_store is an SSL_ctrl that only stores.
-            let _ = ssl.set_verify_cert_store(store);
+            // SAFETY: set0 takes the reference the up-ref adds; the store is shared
+            // read-only with the cache and other connections.
+            unsafe {
+                sys::X509_STORE_up_ref(list.store.as_ptr());
+                openssl_sys::SSL_set0_verify_cert_store(p, list.store.as_ptr());
+            }
         }
         // SAFETY: NULL is the documented "use the SSL_CTX's" value of both setters;
         // they free what an earlier call installed.
@@ -133,6 +188,7 @@ pub fn apply_request(ssl: &mut SslRef, hints: Option<CaHints>, depth: c_int) {
             openssl_sys::SSL_set0_verify_cert_store(p, std::ptr::null_mut());
         },
     }
+    Ok(())
 }
 
 /// No resumption of this connection's session, by ticket or by session ID, TLS 1.2

@@ -440,3 +440,28 @@ fn client_side_ssl_is_refused() {
     assert!(err.contains("client-side"), "{err}");
     assert!(disable(ssl.as_ptr()).unwrap_err().contains("client-side"));
 }
+
+#[test]
+fn ca_lists_are_cached_by_content_not_by_object() {
+    use resty_client_tls::tls::{RESTY_CLIENT_TLS_CA_CACHE_ENTRIES, ca_list};
+    use std::rc::Rc;
+    let pki = Pki::new();
+    let reparse = |c: &X509| X509::from_pem(&c.to_pem().unwrap()).unwrap();
+    let a = ca_list(&stack(&[&pki.root.cert, &pki.int.cert])).unwrap();
+    // The same certificates parsed again, in a new stack: the same entry.
+    let b = ca_list(&stack(&[&reparse(&pki.root.cert), &reparse(&pki.int.cert)])).unwrap();
+    assert!(Rc::ptr_eq(&a, &b));
+    drop(b);
+    assert_eq!(a.len(), 2);
+    // Another order or another set: another entry.
+    assert!(!Rc::ptr_eq(&a, &ca_list(&stack(&[&pki.int.cert, &pki.root.cert])).unwrap()));
+    assert!(!Rc::ptr_eq(&a, &ca_list(&stack(&[&pki.root.cert])).unwrap()));
+    // Bounded: after that many other lists, `a` is rebuilt.
+    let key = ec_key();
+    for i in 0..RESTY_CLIENT_TLS_CA_CACHE_ENTRIES {
+        ca_list(&stack(&[&issue(&name(&format!("filler {i}")), &key, None, true, -1, 1)])).unwrap();
+    }
+    let c = ca_list(&stack(&[&pki.root.cert, &pki.int.cert])).unwrap();
+    assert!(!Rc::ptr_eq(&a, &c), "evicted");
+    assert_eq!(Rc::strong_count(&a), 1, "the cache let go of the evicted entry");
+}

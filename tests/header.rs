@@ -41,7 +41,10 @@ fn header_declares_only_our_own_functions() {
     for line in GENERATED.lines() {
         let decl = line.trim_start_matches("extern ");
         if decl.ends_with(");") && !decl.starts_with(' ') && !decl.starts_with('#') {
-            assert!(decl.contains(" resty_client_tls_") || decl.contains("*resty_client_tls_"), "foreign declaration: {line}");
+            assert!(
+                decl.contains(" resty_client_tls_") || decl.contains("*resty_client_tls_"),
+                "foreign declaration: {line}"
+            );
         }
     }
 }
