@@ -20,7 +20,7 @@ demo: deps build
 
 # Rust unit and integration tests (real in-memory handshakes, the header check, the C
 # program), the Lua module under plain LuaJIT, then real nginx with real clients.
-test: deps build test-rust test-lua test-nginx
+test: deps build test-rust test-lua test-nginx test-packaging
 
 test-rust:
 	$(CARGO) test --release
@@ -37,3 +37,68 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# -- install / uninstall (docs/install.md) -----------------------------------------------
+# `make build && sudo make install [PREFIX=/usr/local] [DESTDIR=]`: the shared library,
+# the header, resty-client-tls.pc, the Lua module (with the Kong shim) where LuaJIT's
+# default package.path/cpath look, so `require "resty.client_tls"` needs no
+# lua_package_path. OpenResty:
+#   make install PREFIX=/usr/local/openresty/site LUA_LIBDIR=/usr/local/openresty/site/lualib \
+#                LUA_CLIBDIR=/usr/local/openresty/site/lualib
+# Built against another OpenSSL (OPENSSL_DIR / OPENSSL_LIB_DIR / OPENSSL_INCLUDE_DIR in
+# the environment or on the command line): the .pc file then points at that OpenSSL.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LUA_LIBDIR ?= $(PREFIX)/share/lua/5.1
+LUA_CLIBDIR ?= $(PREFIX)/lib/lua/5.1
+DATADIR ?= $(PREFIX)/share/resty-client-tls
+DESTDIR ?=
+INSTALL ?= install
+LDCONFIG ?= ldconfig
+
+RCT_COMMA := ,
+RCT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+RCT_OSSL_INC := $(or $(OPENSSL_INCLUDE_DIR),$(if $(OPENSSL_DIR),$(OPENSSL_DIR)/include))
+RCT_OSSL_LIB := $(or $(OPENSSL_LIB_DIR),$(if $(OPENSSL_DIR),$(OPENSSL_DIR)/lib))
+# The library reaches Lua through a link in LUA_CLIBDIR (the module tries lib?.so on each
+# package.cpath entry), unless both are one directory.
+RCT_LUA_LINK := $(if $(filter-out $(abspath $(LIBDIR)),$(abspath $(LUA_CLIBDIR))),$(LUA_CLIBDIR)/libresty_client_tls.so)
+
+.PHONY: install uninstall test-packaging
+
+install:
+	@test -f $(LIB) || $(CARGO) build --release
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(LUA_LIBDIR)/resty/client_tls $(DESTDIR)$(LUA_CLIBDIR) \
+		$(DESTDIR)$(DATADIR)/kong-shim/resty/kong
+	$(INSTALL) -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libresty_client_tls.so
+	$(INSTALL) -m 0644 include/resty_client_tls.h $(DESTDIR)$(INCLUDEDIR)/resty_client_tls.h
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(LIBDIR)|' -e 's|@includedir@|$(INCLUDEDIR)|' \
+		-e 's|@lualibdir@|$(LUA_LIBDIR)|' -e 's|@luaclibdir@|$(LUA_CLIBDIR)|' \
+		-e 's|@version@|$(RCT_VERSION)|' \
+		-e 's|@requires@|$(if $(RCT_OSSL_INC)$(RCT_OSSL_LIB),,libssl libcrypto)|' \
+		-e 's|@openssl_cflags@|$(if $(RCT_OSSL_INC),-I$(RCT_OSSL_INC))|' \
+		-e 's|@openssl_libs@|$(if $(RCT_OSSL_LIB),-L$(RCT_OSSL_LIB) -Wl$(RCT_COMMA)-rpath$(RCT_COMMA)$(RCT_OSSL_LIB) -lssl -lcrypto)|' \
+		pkg/resty-client-tls.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/resty-client-tls.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/resty-client-tls.pc
+	$(INSTALL) -m 0644 lua-bindings/resty/client_tls.lua $(DESTDIR)$(LUA_LIBDIR)/resty/client_tls.lua
+	$(INSTALL) -m 0644 kong/lua/resty/client_tls/kong.lua $(DESTDIR)$(LUA_LIBDIR)/resty/client_tls/kong.lua
+	$(INSTALL) -m 0644 kong/shim/resty/kong/tls.lua $(DESTDIR)$(DATADIR)/kong-shim/resty/kong/tls.lua
+	$(if $(RCT_LUA_LINK),ln -sfn $(LIBDIR)/libresty_client_tls.so $(DESTDIR)$(RCT_LUA_LINK))
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v $(LDCONFIG) >/dev/null; then $(LDCONFIG); fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libresty_client_tls.so $(DESTDIR)$(INCLUDEDIR)/resty_client_tls.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/resty-client-tls.pc $(DESTDIR)$(LUA_LIBDIR)/resty/client_tls.lua \
+		$(DESTDIR)$(LUA_LIBDIR)/resty/client_tls/kong.lua \
+		$(DESTDIR)$(DATADIR)/kong-shim/resty/kong/tls.lua $(if $(RCT_LUA_LINK),$(DESTDIR)$(RCT_LUA_LINK))
+	-rmdir $(DESTDIR)$(LUA_LIBDIR)/resty/client_tls $(DESTDIR)$(DATADIR)/kong-shim/resty/kong \
+		$(DESTDIR)$(DATADIR)/kong-shim/resty $(DESTDIR)$(DATADIR)/kong-shim $(DESTDIR)$(DATADIR) 2>/dev/null
+
+# make install/uninstall into temp prefixes, the C example built with pkg-config, the
+# installed Lua module in nginx, the Kong shim, the rockspec (luarocks make, offline), an
+# OPENSSL_DIR build, the API docs. Ends with "N passed, N failed".
+test-packaging: build
+	bash tests/packaging/run.sh

@@ -7,7 +7,7 @@ set -euo pipefail
 # Debian's libnginx-mod-http-lua depends on OpenResty's LuaJIT (luajit2): the package
 # named "luajit" conflicts with it, so luajit2 provides /usr/bin/luajit here.
 packages=(nginx libnginx-mod-http-lua lua-resty-core luajit2 nghttp2-client curl openssl
-          libssl-dev pkg-config build-essential python3 make valgrind)
+          libssl-dev pkg-config build-essential python3 make valgrind luarocks)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,7 +32,7 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-for cmd in nginx luajit curl nghttp openssl cc python3; do
+for cmd in nginx luajit curl nghttp openssl cc python3 pkg-config luarocks; do
     command -v "$cmd" >/dev/null || { echo "install-deps: $cmd is still missing" >&2; exit 1; }
 done
 [ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || { echo "install-deps: the nginx lua module is missing" >&2; exit 1; }

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""API documentation checks of tests/packaging/run.sh.
+
+usage: check_docs.py LIBRARY.so
+
+- C: every `resty_client_tls_*` function and `RESTY_CLIENT_TLS_*` constant of
+  include/resty_client_tls.h has a doc comment (cbindgen copies the Rust doc comments),
+  with a `# Safety` section when it takes a pointer; the header declares no other
+  function; the library exports exactly the header's functions.
+- Lua: every public function of lua-bindings/resty/client_tls.lua (PDK and low layer) has
+  a section in docs/lua-api.md with syntax, context, returns and a Lua example, and the
+  context lists exactly the phases the module accepts.
+- Kong shim: every function of kong/lua/resty/client_tls/kong.lua is named in docs/kong.md.
+- README: a newcomer finds the install, LuaRocks, Kong and OpenSSL instructions there.
+Prints each problem; exit status 1 when there is one.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+HEADER = os.path.join(REPO, "include", "resty_client_tls.h")
+LUA_MODULE = os.path.join(REPO, "lua-bindings", "resty", "client_tls.lua")
+KONG_MODULE = os.path.join(REPO, "kong", "lua", "resty", "client_tls", "kong.lua")
+LUA_DOC = os.path.join(REPO, "docs", "lua-api.md")
+KONG_DOC = os.path.join(REPO, "docs", "kong.md")
+README = os.path.join(REPO, "README.md")
+
+# nginx directive (in a **context:** line) -> ngx.get_phase() name
+DIRECTIVE_PHASE = {
+    "ssl_certificate": "ssl_cert", "ssl_client_hello": "ssl_client_hello", "init": "init",
+    "init_worker": "init_worker", "set": "set", "rewrite": "rewrite", "access": "access",
+    "content": "content", "balancer": "balancer", "header_filter": "header_filter",
+    "body_filter": "body_filter", "log": "log", "timer": "timer",
+}
+
+problems = []
+
+
+def problem(fmt, *args):
+    problems.append(fmt % args if args else fmt)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+# -- C -----------------------------------------------------------------------------------------
+
+FUNC_DECL = re.compile(r"^(?!#|\s|/|\*|extern \"C\"|})[^;{}()]*?\b([A-Za-z_]\w*)\s*\(([^;]*)\)\s*;\s*$", re.M)
+DEFINE = re.compile(r"^#define\s+(RESTY_CLIENT_TLS_\w+)\b", re.M)
+
+
+def doc_before(text, pos):
+    """The /** ... */ block ending right before `pos` (blank lines allowed), or None."""
+    before = text[:pos].rstrip()
+    if not before.endswith("*/"):
+        return None
+    start = before.rfind("/**")
+    return before[start:] if start != -1 else None
+
+
+def check_header(lib):
+    text = read(HEADER)
+    declared = {}
+    for m in FUNC_DECL.finditer(text):
+        name, params = m.group(1), m.group(2)
+        if not name.startswith("resty_client_tls_"):
+            problem("header declares a function that is not ours: %s", m.group(0).strip())
+            continue
+        declared[name] = params
+        doc = doc_before(text, m.start())
+        words = len(re.findall(r"\w+", doc or ""))
+        if words < 12:
+            problem("header: %s has %s", name, "no doc comment" if doc is None else
+                    "a doc comment of %d words" % words)
+        elif "*" in params and "Safety" not in doc:
+            problem("header: %s takes pointers but its doc has no '# Safety' section", name)
+    for m in DEFINE.finditer(text):
+        name = m.group(1)
+        if name == "RESTY_CLIENT_TLS_H":
+            continue
+        if doc_before(text, m.start()) is None:
+            problem("header: constant %s has no doc comment", name)
+    if not declared:
+        problem("header: no resty_client_tls_* function found (parser out of date?)")
+
+    out = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True)
+    if out.returncode != 0:
+        problem("nm -D %s failed: %s", lib, out.stderr.strip())
+        return declared
+    exported = set(re.findall(r"\s(resty_client_tls_\w+)$", out.stdout, re.M))
+    for name in sorted(exported - set(declared)):
+        problem("%s exports %s, which the header does not declare", os.path.basename(lib), name)
+    for name in sorted(set(declared) - exported):
+        problem("the header declares %s, which %s does not export", name, os.path.basename(lib))
+    return declared
+
+
+# -- Lua ---------------------------------------------------------------------------------------
+
+def lua_phase_sets(src):
+    """{"CERT": {"ssl_cert"}, ...} from `local CERT_PHASES, CERT_NAMES = phase_set({...})`."""
+    sets = {}
+    for m in re.finditer(r"local (\w+)_PHASES\s*,\s*\w+\s*=\s*phase_set\(\{(.*?)\}\)", src, re.S):
+        sets[m.group(1)] = set(re.findall(r'"(\w+)"', m.group(2)))
+    return sets
+
+
+def lua_functions(src):
+    """[(documented name, phase set name or None)] of the module's public functions."""
+    funcs = []
+    bodies = list(re.finditer(r"^function (_M|ssl_api)\.(\w+)\(.*?\)\n(.*?)^end\b", src, re.M | re.S))
+    for m in bodies:
+        table, name, body = m.groups()
+        phases = re.search(r"check_phase\((\w+)_PHASES", body)
+        funcs.append(("ssl." + name if table == "ssl_api" else name, phases and phases.group(1)))
+    for m in re.finditer(r"^ssl_api\.(\w+)\s*=", src, re.M):
+        funcs.append(("ssl." + m.group(1), None))
+    return funcs
+
+
+def doc_sections(doc):
+    """{heading text: section body} for `## name` headings."""
+    sections = {}
+    parts = re.split(r"^## +(.+?)\s*$", doc, flags=re.M)
+    for i in range(1, len(parts) - 1, 2):
+        sections[parts[i].strip()] = parts[i + 1]
+    return sections
+
+
+def check_lua():
+    src = read(LUA_MODULE)
+    sets = lua_phase_sets(src)
+    funcs = lua_functions(src)
+    if len(funcs) < 6:
+        problem("lua: only %d public functions found in %s (parser out of date?)", len(funcs), LUA_MODULE)
+    sections = doc_sections(read(LUA_DOC))
+    for name, phase_set in funcs:
+        body = sections.get(name)
+        if body is None:
+            problem("docs/lua-api.md: no '## %s' section", name)
+            continue
+        for label in ("**syntax:**", "**context:**", "**returns:**"):
+            if label not in body:
+                problem("docs/lua-api.md: '%s' has no %s line", name, label)
+        if "```lua" not in body:
+            problem("docs/lua-api.md: '%s' has no Lua example", name)
+        syntax = re.search(r"\*\*syntax:\*\*.*?\((.*?)\)", body)
+        if syntax and re.search(r"\w", syntax.group(1).replace("ssl", "")) and \
+                "**parameters:**" not in body and not name.startswith("ssl."):
+            problem("docs/lua-api.md: '%s' takes arguments but has no **parameters:**", name)
+        context = re.search(r"\*\*context:\*\*(.*)", body)
+        documented = {DIRECTIVE_PHASE.get(d, d) for d in re.findall(r"(\w+)_by_lua", context.group(1))} \
+            if context else set()
+        if phase_set:
+            expected = sets.get(phase_set)
+            if expected is None:
+                problem("lua: %s checks %s_PHASES, not found", name, phase_set)
+            elif documented != expected:
+                problem("docs/lua-api.md: '%s' context says %s, the module allows %s",
+                        name, sorted(documented), sorted(expected))
+        elif documented:
+            problem("docs/lua-api.md: '%s' lists phases %s but the module checks none",
+                    name, sorted(documented))
+    return funcs
+
+
+def check_kong():
+    src = read(KONG_MODULE)
+    doc = read(KONG_DOC)
+    names = re.findall(r"^function _M\.(\w+)\(", src, re.M) + re.findall(r"^_M\.(\w+) = unsupported", src, re.M)
+    if len(names) < 4:
+        problem("kong: only %d functions found in %s", len(names), KONG_MODULE)
+    for name in names:
+        if "`%s" % name not in doc and "%s(" % name not in doc:
+            problem("docs/kong.md does not mention resty.kong.tls.%s", name)
+    return names
+
+
+def check_readme():
+    text = read(README)
+    for what, pattern in (("make install", r"make install"), ("pkg-config", r"pkg-config"),
+                          ("LuaRocks", r"luarocks make"), ("Kong drop-in", r"docs/kong\.md"),
+                          ("another OpenSSL", r"OPENSSL_DIR"), ("Lua API reference", r"docs/lua-api\.md")):
+        if not re.search(pattern, text):
+            problem("README.md: nothing about %s (expected /%s/)", what, pattern)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    declared = check_header(argv[1])
+    funcs = check_lua()
+    kong = check_kong()
+    check_readme()
+    for p in problems:
+        print(p)
+    print("note: %d C functions, %d Lua functions, %d shim functions checked"
+          % (len(declared), len(funcs), len(kong)))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
