@@ -71,7 +71,10 @@ end
 -- new coroutine resumed from C), with jit.v logging. Returns the log lines
 -- that are trace aborts with a reason other than LuaJIT's plain refusal to
 -- start a root trace in a function that returns to a Lua caller ("leaving
--- loop in root trace": the caller's trace inlines it), and the whole log.
+-- loop in root trace": the caller's trace inlines it) or a GC finalizer that
+-- happened to run while a trace was recorded ("error thrown or hook called
+-- during recording": recording is retried; seen once in ~10 runs, from the
+-- ffi.gc finalizers of earlier tests), and the whole log.
 function H.jit_check(handler, n)
   local log = os.tmpname()
   local v = require "jit.v"
@@ -92,7 +95,8 @@ function H.jit_check(handler, n)
   local bad = {}
   for line in text:gmatch("[^\n]+") do
     if line:find("TRACE ---", 1, true) and line:find("client_tls.lua", 1, true)
-       and not line:find("leaving loop in root trace", 1, true) then
+       and not line:find("leaving loop in root trace", 1, true)
+       and not line:find("error thrown or hook called during recording", 1, true) then
       bad[#bad + 1] = line
     end
   end
