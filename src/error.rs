@@ -71,7 +71,14 @@ pub(crate) fn guard<F>(err: *mut *const c_char, body: F) -> c_int
 where
     F: FnOnce() -> Result<c_int, Error>,
 {
-    let result = host::check().and_then(|()| catch_unwind(AssertUnwindSafe(body)).unwrap_or(Err(Error::Panic)));
+    let result = host::check().and_then(|()| {
+        catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(feature = "test-hooks")]
+            test_hook_panic();
+            body()
+        }))
+        .unwrap_or(Err(Error::Panic))
+    });
     match result {
         Ok(rc) => rc,
         Err(e) => {
@@ -82,6 +89,15 @@ where
             }
             RESTY_CLIENT_TLS_ERROR
         }
+    }
+}
+
+/// With the `test-hooks` feature (never in a release build): panics when
+/// RESTY_CLIENT_TLS_TEST_PANIC is set, so tests can prove no panic crosses the boundary.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn test_hook_panic() {
+    if std::env::var_os("RESTY_CLIENT_TLS_TEST_PANIC").is_some() {
+        panic!("RESTY_CLIENT_TLS_TEST_PANIC is set");
     }
 }
 

@@ -183,7 +183,12 @@ pub unsafe extern "C" fn resty_client_tls_is_valid_client_verify(v: *const c_cha
     }
     // SAFETY: non-NULL and readable for len bytes per the caller.
     let v = unsafe { std::slice::from_raw_parts(v.cast::<u8>(), len) };
-    std::panic::catch_unwind(|| c_int::from(verify::is_valid_client_verify(v))).unwrap_or(0)
+    std::panic::catch_unwind(|| {
+        #[cfg(feature = "test-hooks")]
+        crate::error::test_hook_panic();
+        c_int::from(verify::is_valid_client_verify(v))
+    })
+    .unwrap_or(0)
 }
 
 /// Whether this library may be used in this process: RESTY_CLIENT_TLS_OK when the

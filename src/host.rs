@@ -2,7 +2,9 @@
 //! and handed to another is memory corruption, so before any export touches an `SSL*`
 //! it checks that the OpenSSL this library calls is the one the process exposes.
 //!
-//! "The process's OpenSSL" is what `dlsym(RTLD_DEFAULT, ..)` finds: nginx links libssl
+//! "The process's OpenSSL" is what `dlsym` finds in the main program's global scope
+//! (`dlopen(NULL)`, not `RTLD_DEFAULT`, which a library loaded with `RTLD_DEEPBIND` would
+//! see through its own dependencies first): nginx links libssl
 //! (or exports its static copy with `-Wl,-E`, as lua-nginx-module's build does). When the
 //! global namespace has no OpenSSL at all (plain LuaJIT, a C program that only links us)
 //! ours is the only copy and there is nothing to mix up.
@@ -70,8 +72,16 @@ pub fn ours() -> Copy {
 
 /// The copy the process's global namespace resolves to, if any.
 pub fn host() -> Option<Copy> {
-    // SAFETY: dlsym with RTLD_DEFAULT and NUL-terminated names only looks symbols up.
-    let sym = |name: &CStr| unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    // The global scope as the main program sees it. Not RTLD_DEFAULT: that searches the
+    // caller's scope, which for a library loaded with RTLD_DEEPBIND starts with the
+    // library's own dependencies, so it would find our own OpenSSL and see no mismatch.
+    // SAFETY: dlopen(NULL) returns the main program's handle, which is never unloaded.
+    let main = unsafe { libc::dlopen(std::ptr::null(), libc::RTLD_NOW) };
+    if main.is_null() {
+        return None;
+    }
+    // SAFETY: dlsym on a valid handle with NUL-terminated names only looks symbols up.
+    let sym = |name: &CStr| unsafe { libc::dlsym(main, name.as_ptr()) };
     let ssl_new = sym(c"SSL_new");
     let version_num = sym(c"OpenSSL_version_num");
     let version_str = sym(c"OpenSSL_version");

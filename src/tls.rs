@@ -79,12 +79,12 @@ impl CaList {
     /// Builds the store and the distinct subjects. Borrows `certs` only for the call:
     /// certificates are up-referenced into the store, names duplicated.
     fn build(certs: &StackRef<X509>) -> Result<CaList, Error> {
-        let mut store = X509StoreBuilder::new().map_err(openssl_failed(c"X509_STORE_new() failed"))?;
-        let mut names = Vec::with_capacity(certs.len());
-        let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(certs.len());
+        // The stack's count comes from the caller: never let it size an allocation alone.
+        let capacity = certs.len().min(256);
+        let mut names = Vec::with_capacity(capacity);
+        let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(capacity);
         let mut encoded = 0usize;
         for cert in certs {
-            store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
             let subject = cert.subject_name();
             let der = subject.to_der().map_err(openssl_failed(c"i2d_X509_NAME() failed"))?;
             let size = 2 + der.len();
@@ -92,7 +92,16 @@ impl CaList {
                 continue; // this subject is hinted already
             }
             encoded += size;
+            if encoded > RESTY_CLIENT_TLS_MAX_HINT_BYTES {
+                // Too large for any TLS version: fail before building the store, which is
+                // quadratic in the number of certificates in OpenSSL 3.0.
+                return Err(Error::HintsTooLarge);
+            }
             names.push(subject.to_owned().map_err(openssl_failed(c"X509_NAME_dup() failed"))?);
+        }
+        let mut store = X509StoreBuilder::new().map_err(openssl_failed(c"X509_STORE_new() failed"))?;
+        for cert in certs {
+            store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);

@@ -36,9 +36,13 @@
 -- `ca_certs`: `nil` (no CA hints, connection's verify store kept), a
 -- `STACK_OF(X509)*` cdata (`ngx.ssl.parse_pem_cert()`, a lua-resty-openssl
 -- `x509.chain` object's `.ctx`), or the `x509.chain` object itself (a table
--- whose `ctx` is a cdata pointer). Anything else raises, and so does a NULL
+-- whose `ctx` is a cdata pointer). Only `void *` and pointers to OpenSSL
+-- stack types are taken: another pointer type (`char *`, `int *`), a string,
+-- a number or a table without `ctx` raises, and so does a NULL
 -- pointer: a caller passing a cdata means to send hints, so silently sending
--- none would hide a bug (pass `nil` for "no CA list"). The library copies what
+-- none would hide a bug (pass `nil` for "no CA list"). A `void *` is trusted to
+-- be a STACK_OF(X509)*: LuaJIT cannot tell what it points to (a private key from
+-- ngx.ssl.parse_pem_priv_key passed here would crash the worker). The library copies what
 -- it keeps, so the object only has to live during the call; it does (see
 -- `ca_arg`). `depth`: integer, default -1 = keep the connection's verify depth
 -- (nginx's `ssl_verify_depth`, default 1).
@@ -209,28 +213,48 @@ end
 
 -- Argument checks. They raise at level 3: helper -> API function -> caller.
 
-local function check_ssl(ssl, fname)
-  local t = type(ssl)
-  if t ~= "cdata" and t ~= "nil" then
-    error("bad argument #1 to '" .. fname .. "' (SSL* cdata expected, got " .. t .. ")", 3)
+local voidp_t = typeof("void *")
+local ctype_kind = {}  -- ctype id -> "stack" | "pointer" | false, filled on first sight
+
+--- What a cdata is, for the argument checks: "void" (void *, as ngx.ssl and
+-- ngx_http_lua_ffi_get_req_ssl_pointer give), "stack" (a pointer to an OpenSSL stack
+-- type, as lua-resty-openssl's chain.ctx), "pointer" (any other data pointer) or false
+-- (not a pointer: a number, an array, a struct).
+local function cdata_kind(x)
+  if istype(voidp_t, x) then
+    return "void"
   end
+  local ct = typeof(x)
+  local id = tonumber(ct)
+  local kind = ctype_kind[id]
+  if kind == nil then
+    local name = tostring(ct)                         -- e.g. "ctype<struct stack_st *>"
+    if not find(name, "*>", 1, true) then
+      kind = false
+    elseif find(name, "stack", 1, true) or find(name, "STACK", 1, true) then
+      kind = "stack"
+    else
+      kind = "pointer"
+    end
+    ctype_kind[id] = kind
+  end
+  return kind
 end
 
-local voidp_t = typeof("void *")
-local is_ptr_ctype = {}  -- ctype id -> boolean, filled on first sight of a type
-
-local function is_pointer(x)
-  if istype(voidp_t, x) then           -- ngx.ssl.parse_pem_cert()
-    return true
+--- Raises unless `ssl` is nil or a pointer cdata (an array or a number would be read
+-- as an SSL* and crash the worker).
+local function check_ssl(ssl, fname)
+  local t = type(ssl)
+  if t == "nil" then
+    return
   end
-  local ct = typeof(x)                 -- e.g. ctype<struct stack_st *>
-  local id = tonumber(ct)
-  local yes = is_ptr_ctype[id]
-  if yes == nil then
-    yes = find(tostring(ct), "*>", 1, true) ~= nil  -- data pointers print as "...*>"
-    is_ptr_ctype[id] = yes
+  if t ~= "cdata" then
+    error("bad argument #1 to '" .. fname .. "' (SSL* cdata expected, got " .. t .. ")", 3)
   end
-  return yes
+  if not cdata_kind(ssl) then
+    error("bad argument #1 to '" .. fname .. "' (SSL* cdata expected, got non-pointer "
+          .. tostring(typeof(ssl)) .. ")", 3)
+  end
 end
 
 local CA_EXPECTED = " (ca_certs must be nil, a STACK_OF(X509)* cdata or a"
@@ -257,9 +281,10 @@ local function ca_arg(ca, fname, argn)
   elseif t ~= "cdata" then
     error("bad argument #" .. argn .. " to '" .. fname .. "'" .. CA_EXPECTED .. t .. ")", 3)
   end
-  if not is_pointer(p) then
+  local kind = cdata_kind(p)
+  if kind ~= "void" and kind ~= "stack" then
     error("bad argument #" .. argn .. " to '" .. fname .. "'" .. CA_EXPECTED
-          .. "non-pointer " .. tostring(typeof(p)) .. ")", 3)
+          .. (kind and "" or "non-pointer ") .. tostring(typeof(p)) .. ")", 3)
   end
   if p == nil then
     error("bad argument #" .. argn .. " to '" .. fname .. "' (ca_certs is a NULL pointer;"

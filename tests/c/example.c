@@ -95,16 +95,24 @@ int main(int argc, char **argv) {
     CHECK(resty_client_tls_openssl_check(&err) == RESTY_CLIENT_TLS_OK, "one OpenSSL: %s", err ? err : "");
 
     SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_use_certificate(sctx, read_cert(argv[1]));
-    SSL_CTX_use_PrivateKey(sctx, read_key(argv[2]));
+    X509 *cert = read_cert(argv[1]);
+    EVP_PKEY *key = read_key(argv[2]);
+    SSL_CTX_use_certificate(sctx, cert); /* both take their own reference */
+    SSL_CTX_use_PrivateKey(sctx, key);
+    X509_free(cert);
+    EVP_PKEY_free(key);
     SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
     SSL_CTX_set_cert_cb(sctx, cert_cb, NULL);
     ca_cert = read_cert(argv[6]);
 
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_use_certificate(cctx, read_cert(argv[3]));
-    SSL_CTX_use_PrivateKey(cctx, read_key(argv[4]));
-    SSL_CTX_add_extra_chain_cert(cctx, read_cert(argv[5]));
+    cert = read_cert(argv[3]);
+    key = read_key(argv[4]);
+    SSL_CTX_use_certificate(cctx, cert);
+    SSL_CTX_use_PrivateKey(cctx, key);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    SSL_CTX_add_extra_chain_cert(cctx, read_cert(argv[5])); /* takes ownership */
 
     SSL *server = SSL_new(sctx), *client = SSL_new(cctx);
     BIO *sbio, *cbio;

@@ -95,6 +95,11 @@ test("a non-cdata ssl raises", function()
     raises(function() tls.ssl.request_client_certificate(x) end,
            "bad argument #1 to 'request_client_certificate'")
   end
+  -- A cdata that is not a pointer would be read as an SSL* and crash the worker.
+  raises(function() tls.ssl.get_client_verify(ffi.new("int[1]")) end,
+         "(SSL* cdata expected, got non-pointer ctype<int [1]>)")
+  raises(function() tls.ssl.disable_session_reuse(ffi.new("uint64_t", 7)) end,
+         "(SSL* cdata expected, got non-pointer ctype<uint64_t>)")
 end)
 
 test("ca_certs of a wrong type raises a clear error", function()
@@ -112,6 +117,9 @@ test("ca_certs of a wrong type raises a clear error", function()
   raises(function() rq(null, ffi.new("int64_t", 5)) end, prefix .. "non-pointer ctype<int64_t>)")
   raises(function() rq(null, ffi.new("char[4]")) end, prefix .. "non-pointer ctype<char [4]>)")
   raises(function() rq(null, { ctx = ffi.new("int[1]") }) end, prefix .. "non-pointer")
+  -- Pointers of other types than void * or an OpenSSL stack are refused too.
+  raises(function() rq(null, ffi.cast("char *", "x")) end, prefix .. "ctype<char *>)")
+  raises(function() rq(null, ffi.cast("int *", null)) end, prefix .. "ctype<int *>)")
   raises(function() rq(null, null) end,
          "bad argument #2 to 'request_client_certificate' (ca_certs is a NULL pointer;"
          .. " pass nil to send no CA list)")
