@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 LIB := target/release/libresty_client_tls.so
 
-.PHONY: all build deps demo test test-rust test-lua test-nginx lint clean
+.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability soak-long fuzz bench lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: deps build
 
 # Rust unit and integration tests (real in-memory handshakes, the header check, the C
 # program), the Lua module under plain LuaJIT, then real nginx with real clients.
-test: deps build test-rust test-lua test-nginx test-packaging
+test: deps build test-rust test-lua test-nginx test-packaging test-reliability
 
 test-rust:
 	$(CARGO) test --release
@@ -30,6 +30,24 @@ test-lua: build
 
 test-nginx: build
 	$(PYTHON) tests/nginx/run.py
+
+# Issue 5: memcheck/ASan runs, resumption attacks and bad input in nginx, the OpenSSL-copy
+# guard with two copies in one process, an injected panic, and the short soak.
+test-reliability: build
+	bash tests/reliability/valgrind.sh
+	bash tests/reliability/run.sh
+	bash soak/run.sh --short
+
+# Not part of `make test`: the long soak (~16 min), the fuzzers (FUZZ_SECONDS per target,
+# needs `cargo install cargo-fuzz`), the benchmarks (~4 min; ratios, never pass/fail).
+soak-long: build
+	bash soak/run.sh --long
+
+fuzz:
+	bash fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+bench: build
+	bash bench/run.sh
 
 lint:
 	$(CARGO) fmt --check

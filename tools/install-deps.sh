@@ -7,7 +7,8 @@ set -euo pipefail
 # Debian's libnginx-mod-http-lua depends on OpenResty's LuaJIT (luajit2): the package
 # named "luajit" conflicts with it, so luajit2 provides /usr/bin/luajit here.
 packages=(nginx libnginx-mod-http-lua lua-resty-core luajit2 nghttp2-client curl openssl
-          libssl-dev pkg-config build-essential python3 make valgrind luarocks)
+          libssl-dev pkg-config build-essential python3 make valgrind luarocks
+          clang-14 libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do
