@@ -407,14 +407,14 @@ pub fn disable_session_reuse(ssl: &mut SslRef) -> Result<(), Error> {
         return Err(Error::HandshakeDone);
     }
     let sid_ctx = unique_sid_ctx(p as usize);
-    // All checks done: from here on, only setters that cannot fail on valid input.
+    // The only setter that reports failure goes first: if it fails, nothing has changed.
+    ssl.set_num_tickets(0).map_err(openssl_failed(c"SSL_set_num_tickets() failed"))?;
     // SAFETY: a live SSL; sid_ctx is 32 bytes (SSL_MAX_SID_CTX_LENGTH).
     unsafe {
         #[allow(clippy::unnecessary_cast)] // c_ulong before OpenSSL 3.0
         sys::ssl_set_options(p, openssl_sys::SSL_OP_NO_TICKET as u64);
         sys::SSL_set_session_id_context(p, sid_ctx.as_ptr(), sid_ctx.len() as c_uint);
     }
-    ssl.set_num_tickets(0).map_err(openssl_failed(c"SSL_set_num_tickets() failed"))?;
     // SAFETY: the session of a live SSL; a fresh (not resumed) session is not yet in
     // any cache, so changing its ID cannot corrupt a cache's hash table.
     unsafe {
