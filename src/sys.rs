@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_uint};
 
-use openssl_sys::{OPENSSL_STACK, SSL, SSL_CTX, SSL_SESSION, X509, X509_STORE, stack_st_X509_NAME};
+use openssl_sys::{SSL, SSL_SESSION, X509, X509_STORE};
 
 unsafe extern "C" {
     pub fn SSL_in_init(s: *const SSL) -> c_int;
@@ -13,9 +13,6 @@ unsafe extern "C" {
     pub fn SSL_set_session_id_context(ssl: *mut SSL, sid_ctx: *const u8, sid_ctx_len: c_uint) -> c_int;
     pub fn SSL_SESSION_get0_hostname(s: *const SSL_SESSION) -> *const c_char;
     pub fn X509_STORE_up_ref(st: *mut X509_STORE) -> c_int;
-    pub fn SSL_get_client_CA_list(s: *const SSL) -> *mut stack_st_X509_NAME;
-    pub fn SSL_CTX_get_client_CA_list(ctx: *const SSL_CTX) -> *mut stack_st_X509_NAME;
-    pub fn OPENSSL_sk_zero(st: *mut OPENSSL_STACK);
 }
 
 #[cfg(rctls_ossl300)]

@@ -13,8 +13,8 @@ use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::ssl::{Ssl, SslRef};
 use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::{X509, X509Name, X509NameRef, X509Ref};
-use openssl_sys::{SSL, X509_STORE_CTX};
+use openssl::x509::{X509, X509Name, X509Ref};
+use openssl_sys::X509_STORE_CTX;
 
 use crate::error::{Error, openssl_failed};
 use crate::sys;
@@ -57,7 +57,12 @@ fn ensure_server(ssl: &SslRef) -> Result<(), Error> {
 
 /// What a CA list turns into, built once per distinct list and shared by the
 /// connections that use it: the verify store (reference-counted, installed with an
-/// up-ref) and the distinct subjects in the caller's order with their encoded size.
+/// up-ref) and the DER of the distinct subjects in the caller's order.
+///
+/// Each connection gets its own `X509_NAME` objects, decoded from that DER:
+/// `SSL_set_client_CA_list` takes ownership of the stack and every name in it, and the
+/// SSL frees them when it is freed or its list replaced. Nothing of ours is left inside
+/// the SSL to take back, so nothing depends on the order in which OpenSSL frees an SSL.
 pub struct CaList {
     /// The certificates the list was built from, in order, each up-referenced: the
     /// cache key. Holding them means a caller passing the same X509 objects again (a
@@ -65,19 +70,15 @@ pub struct CaList {
     /// objects are compared by content (`X509_cmp`).
     certs: Vec<X509>,
     store: X509Store,
-    names: Vec<X509Name>,
+    /// DER of each distinct subject.
+    names: Vec<Vec<u8>>,
     /// Bytes the names take in a CertificateRequest (2-byte length + DER each).
     encoded: usize,
-    /// Identifies this list to the connections holding its names (`Lent`).
-    id: u64,
-    /// Spare copies of `names`, taken back from freed connections (`reclaim`): owned
-    /// here, by no SSL. A connection takes one instead of duplicating every name.
-    spare: RefCell<Vec<Vec<X509Name>>>,
 }
 
 impl CaList {
     /// Builds the store and the distinct subjects. Borrows `certs` only for the call:
-    /// certificates are up-referenced into the store, names duplicated.
+    /// certificates are up-referenced into the store, subjects encoded.
     fn build(certs: &StackRef<X509>) -> Result<CaList, Error> {
         // The stack's count comes from the caller: never let it size an allocation alone.
         let capacity = certs.len().min(256);
@@ -85,28 +86,25 @@ impl CaList {
         let mut seen: HashSet<Vec<u8>> = HashSet::with_capacity(capacity);
         let mut encoded = 0usize;
         for cert in certs {
-            let subject = cert.subject_name();
-            let der = subject.to_der().map_err(openssl_failed(c"i2d_X509_NAME() failed"))?;
-            let size = 2 + der.len();
-            if !seen.insert(der) {
+            let der = cert.subject_name().to_der().map_err(openssl_failed(c"i2d_X509_NAME() failed"))?;
+            if seen.contains(&der) {
                 continue; // this subject is hinted already
             }
-            encoded += size;
+            encoded += 2 + der.len();
             if encoded > RESTY_CLIENT_TLS_MAX_HINT_BYTES {
                 // Too large for any TLS version: fail before building the store, which is
                 // quadratic in the number of certificates in OpenSSL 3.0.
                 return Err(Error::HintsTooLarge);
             }
-            names.push(subject.to_owned().map_err(openssl_failed(c"X509_NAME_dup() failed"))?);
+            seen.insert(der.clone());
+            names.push(der);
         }
         let mut store = X509StoreBuilder::new().map_err(openssl_failed(c"X509_STORE_new() failed"))?;
         for cert in certs {
             store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
         }
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let certs = certs.iter().map(|c| c.to_owned()).collect();
-        Ok(CaList { certs, store: store.build(), names, encoded, id, spare: RefCell::new(Vec::new()) })
+        Ok(CaList { certs, store: store.build(), names, encoded })
     }
 
     /// How many distinct subjects are hinted.
@@ -118,181 +116,22 @@ impl CaList {
         self.names.is_empty()
     }
 
-    /// The connection's own copy of the names (`SSL_set_client_CA_list` takes
-    /// ownership of the stack and of every name in it): a spare copy taken back from a
-    /// freed connection when there is one, else fresh duplicates. Returns the stack and
-    /// the `Lent` record of what it holds.
-    fn names_for_connection(&self) -> Result<(Stack<X509Name>, Lent), Error> {
-        let spare = self.spare.borrow_mut().pop();
-        let names = match spare {
-            Some(names) => {
-                SPARE_NAMES.with(|n| n.set(n.get().saturating_sub(names.len())));
-                names
-            }
-            None => {
-                let mut names = Vec::with_capacity(self.names.len());
-                for name in &self.names {
-                    names.push(X509NameRef::to_owned(name).map_err(openssl_failed(c"X509_NAME_dup() failed"))?);
-                }
-                names
-            }
-        };
-        let ptrs = names.iter().map(|n| n.as_ptr()).collect();
+    /// Bytes the hints take in a CertificateRequest.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded
+    }
+
+    /// A connection's own copy of the names, for `SSL_set_client_CA_list` (which takes
+    /// ownership of the stack and of every name in it). Decoding the kept DER
+    /// (`d2i_X509_NAME`) does half the work of `X509_NAME_dup` (an encode and a
+    /// decode), and the decoded name keeps its encoding for the CertificateRequest.
+    fn names_for_connection(&self) -> Result<Stack<X509Name>, Error> {
         let mut stack = Stack::new().map_err(openssl_failed(c"sk_X509_NAME_new_null() failed"))?;
-        for name in names {
+        for der in &self.names {
+            let name = X509Name::from_der(der).map_err(openssl_failed(c"d2i_X509_NAME() failed"))?;
             stack.push(name).map_err(openssl_failed(c"sk_X509_NAME_push() failed"))?;
         }
-        let lent = Lent { list: self.id, stack: stack.as_ptr(), names: ptrs };
-        Ok((stack, lent))
-    }
-}
-
-/// The most names kept as spares per worker (about 1 KB each), and the most spare
-/// copies per list.
-const SPARE_NAMES_MAX: usize = 4096;
-const SPARE_COPIES_MAX: usize = 64;
-
-thread_local! {
-    static SPARE_NAMES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// What a connection got from a `CaList`, kept in its ex_data: the stack handed to
-/// `SSL_set_client_CA_list` and the names in it, so they can be taken back when the
-/// connection is freed (or its list replaced) instead of being freed and duplicated
-/// again for the next connection. The SSL owns them meanwhile.
-struct Lent {
-    list: u64,
-    stack: *mut openssl_sys::stack_st_X509_NAME,
-    names: Vec<*mut openssl_sys::X509_NAME>,
-}
-
-/// Takes the names of `lent` back from `ssl` into their list's spares, only when the
-/// SSL still holds exactly them, unchanged: its client CA list is the stack we gave it
-/// (not the SSL_CTX's), with the same name objects in the same order, each still equal
-/// to the list's (`X509_NAME_cmp`). Anything else (someone replaced or edited the
-/// list, the list left the cache, another thread, too many spares) leaves the SSL to
-/// free what it holds, as it would without us. The SSL then keeps an empty stack.
-///
-/// # Safety
-/// `ssl` is a live SSL, or one inside `SSL_free` before its CA lists are freed (the
-/// ex_data free callbacks run first in every OpenSSL since 1.0).
-unsafe fn reclaim(ssl: *mut SSL, lent: Lent) {
-    let _ = CA_CACHE.try_with(|cache| {
-        let Ok(cache) = cache.try_borrow() else { return };
-        let Some(list) = cache.iter().find(|l| l.id == lent.list) else { return };
-        if list.spare.borrow().len() >= SPARE_COPIES_MAX
-            || SPARE_NAMES.with(|n| n.get()) + lent.names.len() > SPARE_NAMES_MAX
-        {
-            return;
-        }
-        // SAFETY: getters on a live SSL (see above); the stack and names are checked to
-        // be the ones we handed over before anything is taken.
-        unsafe {
-            let current = sys::SSL_get_client_CA_list(ssl);
-            if current.is_null()
-                || current != lent.stack
-                || current == sys::SSL_CTX_get_client_CA_list(openssl_sys::SSL_get_SSL_CTX(ssl))
-            {
-                return;
-            }
-            let sk = current.cast::<openssl_sys::OPENSSL_STACK>();
-            let n = openssl_sys::OPENSSL_sk_num(sk);
-            if n < 0 || n as usize != lent.names.len() || n as usize != list.names.len() {
-                return;
-            }
-            for (i, (&ptr, canonical)) in lent.names.iter().zip(&list.names).enumerate() {
-                let held = openssl_sys::OPENSSL_sk_value(sk, i as c_int).cast::<openssl_sys::X509_NAME>();
-                if held != ptr || openssl_sys::X509_NAME_cmp(held, canonical.as_ptr()) != 0 {
-                    return;
-                }
-            }
-            sys::OPENSSL_sk_zero(sk);
-            let names: Vec<X509Name> = lent.names.iter().map(|&p| X509Name::from_ptr(p)).collect();
-            SPARE_NAMES.with(|c| c.set(c.get() + names.len()));
-            list.spare.borrow_mut().push(names);
-        }
-    });
-}
-
-fn lent_index() -> c_int {
-    static INDEX: OnceLock<c_int> = OnceLock::new();
-    *INDEX.get_or_init(|| {
-        // SAFETY: registers callbacks that only run `reclaim` and clear a copy.
-        unsafe {
-            openssl_sys::CRYPTO_get_ex_new_index(
-                openssl_sys::CRYPTO_EX_INDEX_SSL,
-                0,
-                std::ptr::null_mut(),
-                None,
-                Some(dup_lent),
-                Some(free_lent),
-            )
-        }
-    })
-}
-
-/// ex_data free callback, run by `SSL_free` before it frees the SSL's CA lists.
-unsafe extern "C" fn free_lent(
-    parent: *mut std::ffi::c_void,
-    ptr: *mut std::ffi::c_void,
-    _ad: *mut openssl_sys::CRYPTO_EX_DATA,
-    _idx: c_int,
-    _argl: std::ffi::c_long,
-    _argp: *mut std::ffi::c_void,
-) {
-    if ptr.is_null() {
-        return;
-    }
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: ptr is the Box<Lent> `swap_lent` leaked; parent is the SSL.
-        let lent = unsafe { Box::from_raw(ptr.cast::<Lent>()) };
-        unsafe { reclaim(parent.cast(), *lent) };
-    });
-}
-
-/// ex_data dup callback (`SSL_dup`): the copy gets no `Lent` (OpenSSL would otherwise
-/// copy the pointer, and both SSLs would free it); its CA names are its own copies.
-unsafe extern "C" fn dup_lent(
-    _to: *mut openssl_sys::CRYPTO_EX_DATA,
-    _from: *const openssl_sys::CRYPTO_EX_DATA,
-    from_d: *mut *mut std::ffi::c_void,
-    _idx: c_int,
-    _argl: std::ffi::c_long,
-    _argp: *mut std::ffi::c_void,
-) -> c_int {
-    // SAFETY: from_d points to the slot's value being copied; NULL means "none".
-    unsafe { *from_d = std::ptr::null_mut() };
-    1
-}
-
-/// Takes back (or forgets) what an earlier call lent this connection; then records
-/// `lent` (if any).
-fn swap_lent(ssl: *mut SSL, lent: Option<Lent>) {
-    let index = lent_index();
-    if index < 0 {
-        return; // no ex_data index: names are simply freed by the SSL, as before
-    }
-    // SAFETY: a live SSL; the slot only ever holds a leaked Box<Lent> or NULL.
-    unsafe {
-        let old = openssl_sys::SSL_get_ex_data(ssl, index);
-        if !old.is_null() {
-            openssl_sys::SSL_set_ex_data(ssl, index, std::ptr::null_mut());
-            reclaim(ssl, *Box::from_raw(old.cast::<Lent>()));
-        }
-        if let Some(lent) = lent {
-            let raw = Box::into_raw(Box::new(lent));
-            if openssl_sys::SSL_set_ex_data(ssl, index, raw.cast()) != 1 {
-                drop(Box::from_raw(raw)); // not recorded: the SSL frees the names itself
-                openssl::error::ErrorStack::get();
-            }
-        }
-    }
-}
-
-impl Drop for CaList {
-    fn drop(&mut self) {
-        let spare: usize = self.spare.get_mut().iter().map(Vec::len).sum();
-        let _ = SPARE_NAMES.try_with(|n| n.set(n.get().saturating_sub(spare)));
+        Ok(stack)
     }
 }
 
@@ -366,10 +205,8 @@ pub fn request_client_certificate(ssl: &mut SslRef, ca: Option<&StackRef<X509>>,
         }
     }
     match hints {
-        Some(((names, lent), list)) => {
-            swap_lent(p, None);
+        Some((names, list)) => {
             ssl.set_client_ca_list(names);
-            swap_lent(p, Some(lent));
             // SAFETY: set0 takes the reference the up-ref adds; the store is shared
             // read-only with the cache and other connections.
             unsafe {
@@ -380,7 +217,6 @@ pub fn request_client_certificate(ssl: &mut SslRef, ca: Option<&StackRef<X509>>,
         // SAFETY: NULL is the documented "use the SSL_CTX's" value of both setters;
         // they free what an earlier call installed.
         None => unsafe {
-            swap_lent(p, None);
             openssl_sys::SSL_set_client_CA_list(p, std::ptr::null_mut());
             openssl_sys::SSL_set0_verify_cert_store(p, std::ptr::null_mut());
         },

@@ -1,6 +1,6 @@
 //! Builds the C programs of `tests/c/` with `cc -std=c11 -Wall -Wextra -Werror -Wpedantic`
 //! against `include/`, links them to the built shared library and runs them: C modules can
-//! use us, and the CA-name recycling survives every abuse under valgrind. Fails loudly
+//! use us, and per-connection CA lists survive every abuse under valgrind. Fails loudly
 //! when `cc` or `valgrind` is missing (the README's test command installs both).
 
 mod common;
@@ -90,15 +90,15 @@ fn c_program_drives_a_handshake_through_every_function() {
 }
 
 #[test]
-fn ca_name_recycling_survives_every_abuse_under_valgrind() {
-    let tmp = Scratch::new("c-recycle");
+fn ca_lists_survive_every_abuse_under_valgrind() {
+    let tmp = Scratch::new("c-ca-abuse");
     let key = ec_key();
-    let many: Vec<X509> = (0..100).map(|i| issue(&name(&format!("Recycle CA {i}")), &key, None, true, -1, 1)).collect();
+    let many: Vec<X509> = (0..100).map(|i| issue(&name(&format!("Abuse CA {i}")), &key, None, true, -1, 1)).collect();
     let few: Vec<X509> = (0..10).map(|i| issue(&name(&format!("Other CA {i}")), &key, None, true, -1, 1)).collect();
     let many = tmp.write("many.pem", pems(&many.iter().collect::<Vec<_>>()));
     let few = tmp.write("few.pem", pems(&few.iter().collect::<Vec<_>>()));
-    let exe = tmp.0.join("recycle");
-    compile(&["recycle.c"], &exe);
+    let exe = tmp.0.join("ca_list_abuse");
+    compile(&["ca_list_abuse.c"], &exe);
     let run = Command::new("valgrind")
         .args(["-q", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect"])
         .args(["--show-leak-kinds=definite,indirect"])
@@ -107,6 +107,6 @@ fn ca_name_recycling_survives_every_abuse_under_valgrind() {
         .arg(&few)
         .output()
         .expect("valgrind must be installed: the README's test command installs it");
-    assert!(run.status.success(), "recycle test failed under valgrind:\n{}", report(&run));
-    assert!(String::from_utf8_lossy(&run.stdout).contains("recycle test OK"), "{}", report(&run));
+    assert!(run.status.success(), "CA list abuse test failed under valgrind:\n{}", report(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("ca list abuse test OK"), "{}", report(&run));
 }

@@ -1,9 +1,9 @@
-/* Adversarial test of the recycling of per-connection CA names (src/tls.rs): every way
- * a connection's CA list can be replaced, edited, duplicated or outlive its cache
- * entry, then SSL_free. Run by tests/c_programs.rs under valgrind, which must report no
- * error and no definite leak:
+/* Adversarial test of the per-connection CA names and the shared verify store
+ * (src/tls.rs): every way a connection's CA list can be replaced, edited, duplicated or
+ * outlive its cache entry, then SSL_free. Run by tests/c_programs.rs under valgrind,
+ * which must report no error and no definite leak, on every OpenSSL the matrix runs:
  *
- *   recycle CA_MANY.pem CA_FEW.pem   (CA_MANY: at least 20 certificates) */
+ *   ca_list_abuse CA_MANY.pem CA_FEW.pem   (CA_MANY: at least 20 certificates) */
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     ca100 = load_certs(argv[1]); ca1 = load_certs(argv[2]);
     const char *err;
     for (int round = 0; round < 3; round++) {
-        /* 1: plain free: names go back to the spares */
+        /* 1: plain free */
         SSL_free(req(ca100));
         /* 2: a third party replaces the list (lua-nginx-module's verify_client does) */
         SSL *b = req(ca100);
@@ -118,6 +118,6 @@ int main(int argc, char **argv) {
     }
     SSL_CTX_free(ctx);
     sk_X509_pop_free(ca100, X509_free); sk_X509_pop_free(ca1, X509_free);
-    printf("recycle test OK\n");
+    printf("ca list abuse test OK\n");
     return 0;
 }
