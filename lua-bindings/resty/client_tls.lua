@@ -385,6 +385,8 @@ local SET_PHASES, SET_NAMES = phase_set({ "rewrite", "access", "content", "balan
 -- Filled by pdk_init() on the first PDK call, so plain LuaJIT can load us.
 local ngx, get_phase, get_request
 local req_ssl_err_arg = true  -- ngx_http_lua_ffi_get_req_ssl_pointer has `err`
+-- The oldest lua-nginx-module the PDK layer is tested with.
+local MIN_NGX_LUA = "0.10.23"
 
 local function pdk_init()
   ngx = rawget(_G, "ngx")
@@ -397,6 +399,20 @@ local function pdk_init()
   if cfg.subsystem ~= "http" then
     error("resty.client_tls: the PDK functions support the http subsystem only", 4)
   end
+  -- lua-nginx-module exports ngx_http_lua_ffi_get_req_ssl_pointer since before
+  -- 0.10.23 (the oldest version tested); 0.10.13 (Debian 11) lacks it. Resolving
+  -- the symbol now turns its absence into one clear error instead of LuaJIT's
+  -- "undefined symbol" on every call.
+  local v = cfg.ngx_lua_version
+  if not pcall(function() return C.rct_get_req_ssl_pointer_r end) then
+    local have = type(v) == "number"
+        and string.format("lua-nginx-module %d.%d.%d", math.floor(v / 1000000), math.floor(v / 1000) % 1000, v % 1000)
+        or "this lua-nginx-module"
+    error("resty.client_tls: " .. have .. " does not export ngx_http_lua_ffi_get_req_ssl_pointer,"
+          .. " which the PDK functions need: use lua-nginx-module " .. MIN_NGX_LUA
+          .. " or newer; the explicit-SSL functions (require(\"resty.client_tls\").ssl.*)"
+          .. " still work", 4)
+  end
   local ok, base = pcall(require, "resty.core.base")
   if not ok then
     error("resty.client_tls: cannot load resty.core.base: " .. tostring(base), 4)
@@ -407,7 +423,6 @@ local function pdk_init()
   -- callee too under the SysV x86-64 and AAPCS64 calling conventions: both
   -- arguments travel in registers (rdi/rsi, x0/x1), the callee never reads the
   -- second one, and the caller owns the stack, so nothing is left unbalanced.
-  local v = cfg.ngx_lua_version
   req_ssl_err_arg = type(v) ~= "number" or v >= 10029
   get_request = base.get_request
   get_phase = ngx.get_phase

@@ -256,8 +256,12 @@ int SSL_session_reused(const void *s);
 void *SSL_get_client_CA_list(const void *s);
 ]]
 
-local crypto = ffi.load("libcrypto.so.3")
-local ssl = ffi.load("libssl.so.3")
+-- The OpenSSL the library was linked against, whatever its soname (libssl.so.3,
+-- libssl.so.1.1): loading the library into the global namespace brings its libssl
+-- and libcrypto with it, and ffi.C then resolves their symbols.
+H.lib_global = ffi.load(H.lib_dir .. "/libresty_client_tls.so", true)
+local crypto = ffi.C
+local ssl = ffi.C
 H.crypto, H.libssl = crypto, ssl
 
 local TLS1_2_VERSION = 0x0303

@@ -41,6 +41,7 @@ fi
 
 run low_layer "$luajit" test_low_layer.lua
 run handshake "$luajit" test_handshake.lua
+run "pdk (lua-nginx-module 0.10.13: no get_req_ssl_pointer)" "$luajit" test_pdk_old_module.lua
 
 # The PDK layer against a stand-in for nginx: a fake `ngx`, a fake
 # resty.core.base and a shim exporting ngx_http_lua_ffi_get_req_ssl_pointer,
