@@ -13,8 +13,10 @@ and Lua.
 
 import base64
 import functools
+import grp
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -59,7 +61,6 @@ class _Run:
 def setup_run(tmp, keep=False, log_level="info"):
     _Run.tmp = tmp
     _Run.log_level = log_level
-    os.chmod(tmp, 0o755)  # nginx workers run as nobody and read the CA files
     _Run.keep = keep
     _Run.pki = PKI(os.path.join(tmp, "pki"))
 
@@ -120,9 +121,23 @@ def missing_prerequisites():
 
 # -- nginx -----------------------------------------------------------------------------------------
 
+def worker_user():
+    """The `user` line of every throwaway nginx (the harness's, the demo's, the packaging
+    checks', the soak's): the worker runs as whoever runs the tests, so it reads every file
+    a test points it at wherever that lives. Without it, nginx started by root runs its
+    worker as `nobody`, which cannot enter a checkout in /root or in any `mktemp -d`
+    directory (both 0700): `require` then fails in the worker and every TLS handshake
+    ends in an internal-error alert. Not root: nginx cannot switch users and already runs
+    its worker as the invoking user, so there is no line (nginx would warn about it)."""
+    if os.geteuid() != 0:
+        return ""
+    return "user %s %s;" % (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
+
+
 NGINX_CONF = """\
 load_module @modules@/ndk_http_module.so;
 load_module @modules@/ngx_http_lua_module.so;
+@worker_user@
 daemon off;
 master_process on;
 worker_processes 1;
@@ -179,7 +194,6 @@ class Nginx:
 
     def __init__(self, http_conf, main_conf="", expect_errors=(), **values):
         self.dir = tempfile.mkdtemp(prefix="nginx-", dir=_Run.tmp)
-        os.chmod(self.dir, 0o755)
         self.ports = {}
         self.expect_errors = [re.compile(e) for e in expect_errors]
         self.proc = None
@@ -196,7 +210,8 @@ class Nginx:
         main_conf = render(main_conf, self.ports, values)
         with open(self.conf, "w") as f:
             f.write(render(NGINX_CONF, self.ports, {
-                "modules": nginx_modules_dir(), "dir": self.dir, "log_level": _Run.log_level,
+                "modules": nginx_modules_dir(), "worker_user": worker_user(),
+                "dir": self.dir, "log_level": _Run.log_level,
                 "repo": REPO, "lua_helpers": LUA_HELPERS,
                 "main_conf": main_conf, "http_conf": http_conf,
             }))
@@ -439,3 +454,12 @@ def wait_for(fn, timeout=3.0, interval=0.05):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+if __name__ == "__main__":
+    # For shell scripts (demo/run.sh): `python3 tests/nginx/harness.py worker-user` prints
+    # the `user` line their nginx.conf needs (see worker_user()).
+    import sys
+    if sys.argv[1:] != ["worker-user"]:
+        sys.exit("usage: harness.py worker-user")
+    print(worker_user())
