@@ -254,7 +254,7 @@ def main():
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="rct-soak-")
-    harness.setup_run(tmp, keep=args.keep)
+    harness.setup_run(tmp, keep=args.keep, log_level="notice")
     pki = harness.pki()
     ca = os.path.join(tmp, "soak-ca.pem")
     with open(ca, "wb") as f:
@@ -267,49 +267,54 @@ def main():
     results = []
     counts = {}
     start = time.monotonic()
-    ng = harness.Nginx(conf, log_level="notice", soak_lua=os.path.join(HERE, "lua"), ca=ca)
+    hs_per_round = args.handshakes // args.rounds
+    conns_per_round = max(1, args.requests // args.rounds // 500)
+    req_per_conn = args.requests // args.rounds // conns_per_round
+    ng = harness.Nginx(conf, soak_lua=os.path.join(HERE, "lua"), ca=ca)
+    # Started and stopped by hand (not `with ng`): the error log is judged below, once,
+    # with every unexpected line shown.
+    nginx_failure = None
     try:
-        with ng:
-            master = ng.proc.pid
-            pid = worker_pid(master)
-            tls_port, plain_port = ng.ports["tls"], ng.ports["plain"]
-            hs_per_round = args.handshakes // args.rounds
-            conns_per_round = max(1, args.requests // args.rounds // 500)
-            req_per_conn = args.requests // args.rounds // conns_per_round
-            print("worker pid %d, RssAnon at start %d KiB, VmRSS %d KiB"
-                  % (pid, rss_kib(pid), rss_kib(pid, "VmRSS")))
-            with ThreadPoolExecutor(max_workers=args.threads) as pool:
-                for r in range(args.rounds):
-                    t0 = time.monotonic()
-                    base = r * hs_per_round
-                    list(pool.map(lambda i: one_handshake(clients, tls_port, i, failures, stats),
-                                  range(base, base + hs_per_round)))
-                    for i in range(max(1, hs_per_round // 50)):
-                        aborted_handshake(clients, tls_port, base + i)
-                        stats["aborted"] += 1
-                    list(pool.map(lambda i: keepalive_conn(clients, tls_port, i, req_per_conn, failures, stats),
-                                  range(r * conns_per_round, (r + 1) * conns_per_round)))
-                    plain_requests(plain_port, 100, failures)
-                    time.sleep(0.2)  # let the log phase and closed connections finish
-                    now_pid = worker_pid(master)
-                    if now_pid != pid:
-                        failures.add("worker restarted: pid %s -> %s" % (pid, now_pid))
-                        pid = now_pid
-                    lua = lua_stats(plain_port)
-                    samples.append((rss_kib(pid), int(lua["lua_kb"]), rss_kib(pid, "VmRSS")))
-                    print("round %2d: %6d handshakes (%d with a client cert), %7d keep-alive requests, "
-                          "%d aborted; worker RssAnon %6d KiB (VmRSS %6d), Lua heap %5d KiB (%.1fs)"
-                          % (r + 1, stats["with_cert"] + stats["without_cert"], stats["with_cert"],
-                             stats["requests"], stats["aborted"], samples[-1][0], samples[-1][2],
-                             samples[-1][1], time.monotonic() - t0))
-                    sys.stdout.flush()
-            counts = lua_stats(plain_port)
-    except AssertionError as e:  # the harness found [alert]/[crit]/[emerg]/[error] lines
-        failures.add(str(e))
+        ng.start()
+        master = ng.proc.pid
+        pid = worker_pid(master)
+        tls_port, plain_port = ng.ports["tls"], ng.ports["plain"]
+        print("worker pid %d, RssAnon at start %d KiB, VmRSS %d KiB"
+              % (pid, rss_kib(pid), rss_kib(pid, "VmRSS")))
+        with ThreadPoolExecutor(max_workers=args.threads) as pool:
+            for r in range(args.rounds):
+                t0 = time.monotonic()
+                base = r * hs_per_round
+                list(pool.map(lambda i: one_handshake(clients, tls_port, i, failures, stats),
+                              range(base, base + hs_per_round)))
+                for i in range(max(1, hs_per_round // 50)):
+                    aborted_handshake(clients, tls_port, base + i)
+                    stats["aborted"] += 1
+                list(pool.map(lambda i: keepalive_conn(clients, tls_port, i, req_per_conn, failures, stats),
+                              range(r * conns_per_round, (r + 1) * conns_per_round)))
+                plain_requests(plain_port, 100, failures)
+                time.sleep(0.2)  # let the log phase and closed connections finish
+                now_pid = worker_pid(master)
+                if now_pid != pid:
+                    failures.add("worker restarted: pid %s -> %s" % (pid, now_pid))
+                    pid = now_pid
+                lua = lua_stats(plain_port)
+                samples.append((rss_kib(pid), int(lua["lua_kb"]), rss_kib(pid, "VmRSS")))
+                print("round %2d: %6d handshakes (%d with a client cert), %7d keep-alive requests, "
+                      "%d aborted; worker RssAnon %6d KiB (VmRSS %6d), Lua heap %5d KiB (%.1fs)"
+                      % (r + 1, stats["with_cert"] + stats["without_cert"], stats["with_cert"],
+                         stats["requests"], stats["aborted"], samples[-1][0], samples[-1][2],
+                         samples[-1][1], time.monotonic() - t0))
+                sys.stdout.flush()
+        counts = lua_stats(plain_port)
+    except AssertionError as e:  # nginx did not start (the harness says why)
+        nginx_failure = str(e)
+    finally:
+        nginx_failure = nginx_failure or ng.stop()
     elapsed = time.monotonic() - start
 
-    log = ng.log_text()
-    fatal = [l for l in log.splitlines() if harness.FATAL_LOG.search(l)]
+    # [alert]/[crit]/[emerg] and [error] lines, Lua errors: each one shown.
+    log_problems = ng.log_problems()
     warmup = max(1, args.rounds // 5)
     growth = (samples[-1][0] - samples[warmup - 1][0]) if len(samples) > warmup else None
     peak_growth = (max(s[0] for s in samples[warmup:]) - samples[warmup - 1][0]) if len(samples) > warmup else None
@@ -323,13 +328,18 @@ def main():
               "growth %+d KiB (peak %+d KiB); VmRSS %d -> %d KiB; Lua heap growth %+d KiB"
               % (warmup, samples[warmup - 1][0], samples[-1][0], growth, peak_growth,
                  samples[warmup - 1][2], samples[-1][2], lua_growth))
-    print("error log: %d [alert]/[crit]/[emerg] lines" % len(fatal))
+    print("error log: %d unexpected lines%s" % (len(log_problems), " (%s):" % ng.error_log if log_problems else ""))
+    for line in log_problems[:20]:
+        print("    " + line)
+    if nginx_failure:
+        print("nginx: " + nginx_failure.replace("\n", "\n    "))
     if counts:
         print("lua counters: " + ", ".join("%s=%s" % kv for kv in sorted(counts.items()) if kv[0] != "lua_kb"))
 
     results.append(("every response matched the client certificate, worker never restarted",
                     not failures.items))
-    results.append(("no [alert]/[crit]/[emerg] in the error log", not fatal))
+    results.append(("nginx started and stopped on SIGQUIT", not nginx_failure))
+    results.append(("no [error]/[alert]/[crit]/[emerg] line nor Lua error in the error log", not log_problems))
     results.append(("RSS growth after warm-up %s KiB <= %d KiB" % (growth, args.max_growth_kib),
                     growth is not None and growth <= args.max_growth_kib))
     results.append(("no handshake was resumed (all full handshakes)", bool(counts) and not counts.get("count.resumed:true")))
