@@ -174,7 +174,7 @@ def example_template(lua_prefix, extra_servers=""):
         text, n = re.subn(r"listen %s ssl;" % port, "listen 127.0.0.1:@port:%s@ ssl;" % name, text)
         expect(n == 1, "example: no `listen %s ssl;`", port)
     expect("daemon" not in text, "example sets daemon: the harness needs it off")
-    text = "daemon off;\nmaster_process on;\n" + text
+    text = "%s\ndaemon off;\nmaster_process on;\n" % harness.worker_user() + text
     if extra_servers:
         end = text.rstrip().rfind("}")
         text = text[:end] + extra_servers + text[end:]
@@ -189,7 +189,6 @@ def copy_example_certs(ng):
     for src, name in ((server.cert, "server.pem"), (server.key, "server.key"),
                       (pki.int.cert, "int.pem"), (pki.root.cert, "root.pem")):
         shutil.copyfile(src, os.path.join(certs, name))
-    os.chmod(ng.dir, 0o755)
 
 
 def example_nginx(lua_prefix, extra_servers=""):

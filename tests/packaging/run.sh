@@ -30,7 +30,6 @@ VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 WORK=$REPO/target/packaging
 
 T=$(mktemp -d /tmp/rct-packaging.XXXXXX)
-chmod 755 "$T"
 P=$T/prefix                     # make install PREFIX
 PY_LUA_PATH=$P/share/lua/5.1/?.lua
 PY_LUA_CPATH=$P/lib/lua/5.1/?.so
