@@ -277,7 +277,10 @@ def main():
     try:
         ng.start()
         master = ng.proc.pid
-        pid = worker_pid(master)
+        # The ports answer once the master has bound them, maybe before it forked the worker.
+        pid = harness.wait_for(lambda: worker_pid(master), 5.0)
+        if pid is None:
+            raise harness.TestFailure("no worker process 5s after nginx started:\n" + ng.log_text())
         tls_port, plain_port = ng.ports["tls"], ng.ports["plain"]
         print("worker pid %d, RssAnon at start %d KiB, VmRSS %d KiB"
               % (pid, rss_kib(pid), rss_kib(pid, "VmRSS")))
