@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 LIB := target/release/libresty_client_tls.so
 
-.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability soak-long fuzz bench lint clean
+.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability test-firstrun soak-long fuzz bench lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: deps build
 
 # Rust unit and integration tests (real in-memory handshakes, the header check, the C
 # program), the Lua module under plain LuaJIT, then real nginx with real clients.
-test: deps build test-rust test-lua test-nginx test-packaging test-reliability
+test: deps build test-rust test-lua test-nginx test-packaging test-reliability test-firstrun
 
 test-rust:
 	$(CARGO) test --release
@@ -37,6 +37,11 @@ test-reliability: build
 	bash tests/reliability/valgrind.sh
 	bash tests/reliability/run.sh
 	bash soak/run.sh --short
+
+# A clone of HEAD in a 0700 directory (as in /root): `make demo`, an nginx test and a short
+# soak from there. Ends with "N passed, N failed".
+test-firstrun: build
+	bash tests/firstrun/run.sh
 
 # Not part of `make test`: the long soak (~16 min), the fuzzers (FUZZ_SECONDS per target,
 # needs `cargo install cargo-fuzz`), the benchmarks (~4 min; ratios, never pass/fail).
