@@ -21,7 +21,14 @@ unsafe extern "C" {
     fn SSL_get0_peer_certificate(s: *const SSL) -> *mut X509;
 }
 
-/// `SSL_set_options`: a function taking `uint64_t` since 3.0, a `SSL_ctrl` macro before.
+#[cfg(not(rctls_ossl300))]
+unsafe extern "C" {
+    fn SSL_set_options(s: *mut SSL, op: std::ffi::c_ulong) -> std::ffi::c_ulong;
+}
+
+/// `SSL_set_options`: a function since OpenSSL 1.1.0, taking `unsigned long` until 1.1.1
+/// and `uint64_t` since 3.0 (SSL_set_options(3)). Not the `SSL_ctrl` macro of 1.0.2: its
+/// SSL_CTRL_OPTIONS command is gone from 1.1.x, where it silently does nothing.
 ///
 /// # Safety
 /// `ssl` is a live `SSL*`.
@@ -32,8 +39,7 @@ pub unsafe fn ssl_set_options(ssl: *mut SSL, op: u64) {
     }
     #[cfg(not(rctls_ossl300))]
     unsafe {
-        const SSL_CTRL_OPTIONS: c_int = 32;
-        openssl_sys::SSL_ctrl(ssl, SSL_CTRL_OPTIONS, op as _, std::ptr::null_mut());
+        SSL_set_options(ssl, op as std::ffi::c_ulong);
     }
 }
 

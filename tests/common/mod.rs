@@ -390,3 +390,12 @@ pub fn msg(err: *const c_char) -> String {
     assert!(!err.is_null(), "err was not set");
     unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned()
 }
+
+/// nginx's `$ssl_client_verify` for a failed verification with `code`, in the words of
+/// the OpenSSL this test runs on (they differ between versions).
+#[allow(dead_code)]
+pub fn failed(code: std::ffi::c_int) -> String {
+    // SAFETY: any code is accepted: X509_verify_cert_error_string has a text for unknown ones.
+    let result = unsafe { openssl::x509::X509VerifyResult::from_raw(code) };
+    format!("FAILED:{}", result.error_string())
+}
