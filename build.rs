@@ -16,6 +16,9 @@ fn main() {
         if n >= 0x3000_0000 {
             println!("cargo:rustc-cfg=rctls_ossl300");
         }
+        // For the OpenSSL-copy guard (src/host.rs): the series the library is compiled
+        // against, compared with OpenSSL_version_num() at run time.
+        println!("cargo:rustc-env=RESTY_CLIENT_TLS_OPENSSL_VERSION_NUMBER={n:x}");
     }
 
     // The verify callback and the ex_data free function live in this library and are

@@ -6,7 +6,8 @@
  *   MODE: plain (dlopen RTLD_NOW|RTLD_LOCAL) or deepbind (adds RTLD_DEEPBIND)
  *   EXPECT: same (the library must accept: it calls the process's copy) or
  *           mismatch (every function must refuse with a message naming both files)
- * Prints what it saw; exits 0 when it is what EXPECT says. */
+ * Prints what it saw (also where its own X509_free reference points: in a non-PIE build
+ * that takes the address, the program's PLT entry); exits 0 when it is what EXPECT says. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <openssl/ssl.h>
@@ -20,6 +21,11 @@ typedef int (*getter_fn)(SSL *, char *, size_t *, const char **);
 typedef int (*session_fn)(SSL *, int *, char *, size_t *, const char **);
 
 static int failures;
+
+/* Takes X509_free's address in code, as nginx does (sk_X509_pop_free(chain, X509_free)):
+ * a non-PIE build then defines a PLT entry for it that the whole process binds to (so does
+ * the dladdr((void *)SSL_new) below, for SSL_new). */
+static void (*volatile keep_x509_free)(X509 *);
 
 static void expect(int cond, const char *what) {
     printf("%s %s\n", cond ? "ok  " : "FAIL", what);
@@ -37,6 +43,10 @@ int main(int argc, char **argv) {
     Dl_info info;
     dladdr((void *)SSL_new, &info);
     printf("host: %s, SSL_new from %s\n", OpenSSL_version(OPENSSL_VERSION), info.dli_fname);
+    keep_x509_free = X509_free;
+    Dl_info x509_free;
+    if (dladdr((void *)keep_x509_free, &x509_free))
+        printf("host: X509_free from %s\n", x509_free.dli_fname);
 
     void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL | (deep ? RTLD_DEEPBIND : 0));
     if (!h) {
