@@ -58,8 +58,8 @@ impl Import {
     }
 }
 
-/// The declarations the library calls through: openssl-sys's, `sys.rs`'s, and the two
-/// that `sys.rs` keeps private, declared again with the same signatures.
+/// The declarations the library calls through: openssl-sys's, `sys.rs`'s, and those that
+/// `sys.rs` keeps private, declared again with the same signatures.
 #[allow(non_snake_case, unused_imports)]
 mod imported {
     pub use crate::sys::*;
@@ -69,6 +69,11 @@ mod imported {
     unsafe extern "C" {
         pub fn SSL_set_options(s: *mut SSL, op: u64) -> u64;
         pub fn SSL_get0_peer_certificate(s: *const SSL) -> *mut X509;
+    }
+
+    #[cfg(not(rctls_ossl300))]
+    unsafe extern "C" {
+        pub fn SSL_set_options(s: *mut SSL, op: std::ffi::c_ulong) -> std::ffi::c_ulong;
     }
 }
 
@@ -109,8 +114,8 @@ openssl_imports! {
     Ssl SSL_set_verify,
     Ssl SSL_set_verify_depth,
     Ssl SSL_version,
+    Ssl SSL_set_options,
     #[cfg(rctls_ossl300)] Ssl SSL_get0_peer_certificate,
-    #[cfg(rctls_ossl300)] Ssl SSL_set_options,
     #[cfg(not(rctls_ossl300))] Ssl SSL_get_peer_certificate,
     Crypto OpenSSL_version_num,
     Crypto OpenSSL_version,
