@@ -44,7 +44,7 @@ pkgs_for() {
     case $1 in
         bullseye) echo "$common_pkgs luajit clang" ;;
         trixie) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-19-dev" ;;
-        sid) echo "$common_pkgs lua-resty-core luajit clang" ;;
+        sid) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-dev" ;;
         *) return 1 ;;
     esac
 }
@@ -173,6 +173,7 @@ run_release() {
     # A fresh copy of the working tree (tracked and untracked, not ignored): each release
     # keeps its own target/ between runs.
     mkdir -p "$root/src/rct"
+    find "$root/src/rct" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
     (cd "$repo" && git ls-files -co --exclude-standard -z) \
         | rsync -a --delete --from0 --files-from=- "$repo/" "$root/src/rct/" \
         || { echo "matrix $rel: copying the source failed"; return 1; }

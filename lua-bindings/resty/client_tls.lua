@@ -390,6 +390,11 @@ local MIN_NGX_LUA = "0.10.23"
 
 local function pdk_init()
   ngx = rawget(_G, "ngx")
+  if type(ngx) ~= "table" then
+    -- lua-nginx-module before 0.10.16 or so keeps `ngx` in each request's globals
+    -- table, not in _G (seen with 0.10.13).
+    ngx = getfenv(0).ngx
+  end
   if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then
     ngx = nil
     error("resty.client_tls: the PDK functions need OpenResty (no ngx here);"

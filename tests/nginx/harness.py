@@ -97,6 +97,25 @@ def nginx_modules_dir():
     return m.group(1) if m else "/usr/lib/nginx/modules"
 
 
+def nginx_version():
+    """(major, minor, patch) of the nginx binary."""
+    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True)
+    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def lua_module_has_ssl_pointer():
+    """Whether this nginx's lua module exports ngx_http_lua_ffi_get_req_ssl_pointer, which
+    the PDK layer needs (absent from lua-nginx-module 0.10.13, Debian 11). Read from the
+    module file's dynamic symbol names."""
+    path = os.path.join(nginx_modules_dir(), "ngx_http_lua_module.so")
+    try:
+        with open(path, "rb") as f:
+            return b"\0ngx_http_lua_ffi_get_req_ssl_pointer\0" in f.read()
+    except OSError:
+        return False
+
+
 def missing_prerequisites():
     """Everything the suite needs that is not there, as human-readable lines."""
     problems = []
@@ -248,7 +267,10 @@ class Nginx:
     def _start_once(self):
         out = open(os.path.join(self.dir, "stderr.log"), "wb")
         # Own session: a SIGKILL fallback can reach the workers through the process group.
-        self.proc = subprocess.Popen([NGINX, "-p", self.dir + "/", "-c", self.conf, "-e", self.error_log],
+        # -e (the log before the config is read) exists from nginx 1.19.5; older ones log
+        # there to their compiled-in path until the config's error_log takes over.
+        early_log = ["-e", self.error_log] if nginx_version() >= (1, 19, 5) else []
+        self.proc = subprocess.Popen([NGINX, "-p", self.dir + "/", "-c", self.conf, *early_log],
                                      stdout=out, stderr=out, start_new_session=True)
         out.close()
         deadline = time.monotonic() + START_TIMEOUT

@@ -178,5 +178,6 @@ def test_cross_sni_resumption_foreign_cert(mode):
                 note("%s: BYPASS: b.test got a.test's verified certificate (%s) from another CA "
                      "without its certificate phase running", mode, client.subject)
         else:
-            expect_eq(report["content.verify"], pki().expected_verify(client, [pki().int, pki().root], 2),
-                      "b.test verify after a full handshake")
+            allowed = pki().expected_verify_any(client, [pki().int, pki().root], 2)
+            expect(report["content.verify"] in allowed, "b.test verify after a full handshake: %r not in %r"
+                   % (report["content.verify"], sorted(allowed)))

@@ -126,10 +126,16 @@ for p in "${progs[@]}"; do
     fi
 done
 # 3. nginx + LuaJIT + the library in one process under memcheck --------------------------
-out3=$(python3 "$here/valgrind_nginx.py" 300 2>&1); rc=$?
-printf '%s\n' "$out3" | grep -E "note:" | sed 's/^ *note: /    /'
-if [ $rc -eq 0 ]; then pass "valgrind nginx+LuaJIT: no loss record and no error in libresty_client_tls";
-else fail "valgrind nginx+LuaJIT"; printf '%s\n' "$out3" | tail -20; fi
+# It drives the PDK layer, which needs the lua module's SSL-pointer function (absent from
+# lua-nginx-module 0.10.13, Debian 11): there the C programs above are the whole check.
+if python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness; sys.exit(0 if harness.lua_module_has_ssl_pointer() else 1)' "$repo/tests/nginx"; then
+    out3=$(python3 "$here/valgrind_nginx.py" 300 2>&1); rc=$?
+    printf '%s\n' "$out3" | grep -E "note:" | sed 's/^ *note: /    /'
+    if [ $rc -eq 0 ]; then pass "valgrind nginx+LuaJIT: no loss record and no error in libresty_client_tls";
+    else fail "valgrind nginx+LuaJIT"; printf '%s\n' "$out3" | tail -20; fi
+else
+    echo "N/A: valgrind nginx+LuaJIT: this lua module lacks ngx_http_lua_ffi_get_req_ssl_pointer (the PDK layer cannot run)"
+fi
 
 [ -n "${RCT_RELIABILITY_OUT:-}" ] || { [ "$failed" -eq 0 ] && rm -rf "$out"; }
 [ "$failed" -eq 0 ] || echo "logs in $out"
