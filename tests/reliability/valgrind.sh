@@ -2,8 +2,9 @@
 # Memory checks of resty-client-tls (issue 5):
 #  1. every Rust test binary (unit tests of src/, tests/ffi.rs, tests/sessions.rs, ...:
 #     real TLS 1.2/1.3 handshakes through every export) under valgrind memcheck;
-#  2. the C example (tests/c/example.c, a handshake through every function) and the
-#     bad-input program (tests/reliability/bad_input.c) built with
+#  2. the C example (tests/c/example.c, a handshake through every function), the
+#     bad-input program (tests/reliability/bad_input.c) and the CA-list abuse program
+#     (tests/c/ca_list_abuse.c: lists replaced, edited, duplicated, evicted) built with
 #     -fsanitize=address,undefined (LeakSanitizer on), and again under valgrind;
 #  3. nginx (one process) + LuaJIT + the library under memcheck, 300 handshakes through
 #     every Lua function (valgrind_nginx.py): no loss record and no error may have a
@@ -88,13 +89,26 @@ build_c() { # compiler, output, extra flags, sources...
     "$c" -std=c11 -g -O1 -Wall -Wextra -Werror $flags -I include -I tests/c -o "$o" "$@" \
         -L "$lib" -Wl,-rpath,"$lib" -lresty_client_tls -lssl -lcrypto
 }
-progs=(example bad_input)
+# ca_list_abuse: two CA files, 24 and 4 self-signed CAs (the program needs at least 20).
+make_cas() { # file count tag
+    local i
+    : >"$1"
+    for ((i = 0; i < $2; i++)); do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+            -subj "/O=resty-client-tls tests/CN=$3 CA $i" -days 2 2>/dev/null >>"$1"
+    done
+}
+make_cas "$out/cas-many.pem" 24 Many && make_cas "$out/cas-few.pem" 4 Few
+abuse_args=("$out/cas-many.pem" "$out/cas-few.pem")
+progs=(example bad_input ca_list_abuse)
 srcs_example=(tests/c/example.c tests/c/header_alone.c)
 srcs_bad_input=(tests/reliability/bad_input.c)
+srcs_ca_list_abuse=(tests/c/ca_list_abuse.c)
 for p in "${progs[@]}"; do
     declare -n srcs="srcs_$p"
     args=()
     [ "$p" = example ] && args=("${example_args[@]}")
+    [ "$p" = ca_list_abuse ] && args=("${abuse_args[@]}")
     if [ -n "$CLANG" ]; then
         if build_c "$CLANG" "$out/$p-asan" "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" "${srcs[@]}" 2>"$out/$p-asan.build"; then
             ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
