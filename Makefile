@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 LIB := target/release/libresty_client_tls.so
 
-.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability test-firstrun soak-long fuzz bench lint clean
+.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability test-firstrun test-matrix soak-long fuzz bench lint clean
 
 all: build
 
@@ -42,6 +42,13 @@ test-reliability: build
 # soak from there. Ends with "N passed, N failed".
 test-firstrun: build
 	bash tests/firstrun/run.sh
+
+# The platform matrix: Debian 11, 13 and sid chroots (OpenSSL 1.1.1, 3.5, 3.6), made once
+# with debootstrap and cached in /var/cache/resty-client-tls/matrix; in each, the library
+# built against that release's OpenSSL and the Rust, Lua, nginx and valgrind/ASan suites.
+# Needs root. One line per release, then "N passed, N failed". CI runs it after `make test`.
+test-matrix:
+	bash tools/matrix.sh
 
 # Not part of `make test`: the long soak (~16 min), the fuzzers (FUZZ_SECONDS per target,
 # needs `cargo install cargo-fuzz`), the benchmarks (~4 min; ratios, never pass/fail).

@@ -76,9 +76,17 @@ kill_chroot_procs() { # every process whose root is this chroot
     done
 }
 current_root=""
+# Every mount below the cache, deepest first: also those of parallel prepare jobs.
+sweep_mounts() {
+    local m
+    awk -v c="$cache/" 'index($2, c) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+}
 on_exit() {
     [ -n "$current_root" ] && kill_chroot_procs "$current_root"
     cleanup_mounts
+    sweep_mounts
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
@@ -179,9 +187,7 @@ run_release() {
         || { echo "matrix $rel: copying the source failed"; return 1; }
     enter "$rel" || return 1
     local line="matrix $rel:" all_ok=0 s rc
-    local ossl
-    ossl=$(chroot "$root" openssl version 2>/dev/null | awk '{print $2}')
-    line+=" (OpenSSL $ossl, $(chroot "$root" nginx -v 2>&1 | sed 's/.*nginx\///'))"
+    echo "platform $rel: $("${envs[@]}" python3 /src/rct/tests/nginx/harness.py versions 2>&1 | tail -n 1)"
     if ! "${envs[@]}" sh -c 'cd /src/rct && cargo build --release --offline' >"$out/build.log" 2>&1; then
         tail -30 "$out/build.log"
         echo "$line build FAILED"
@@ -225,14 +231,28 @@ run_release() {
 
 mkdir -p "$cache"
 passed=0 failed=0
+# The chroots are made in parallel (mostly downloads), each job with its own log.
+start=$(date +%s)
+pids=()
 for rel in "${releases[@]}"; do
-    start=$(date +%s)
-    if ! prepare "$rel"; then
+    (
+        current_root=""; mounted=()
+        prepare "$rel" >"$cache/$rel.prepare.out" 2>&1
+        rc=$?
+        kill_chroot_procs "$cache/$rel"; cleanup_mounts
+        exit $rc
+    ) &
+    pids+=($!)
+done
+for i in "${!releases[@]}"; do
+    rel=${releases[$i]}
+    if wait "${pids[$i]}"; then
+        echo "matrix: $rel chroot ready ($(( $(date +%s) - start )) s)"
+    else
+        cat "$cache/$rel.prepare.out"
         echo "matrix $rel: chroot FAILED"
         failed=$((failed + 1))
-        continue
     fi
-    echo "matrix: $rel chroot ready ($(( $(date +%s) - start )) s)"
 done
 if [ $prepare_only = 1 ]; then
     echo "$(( ${#releases[@]} - failed )) passed, $failed failed"

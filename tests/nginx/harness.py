@@ -478,10 +478,55 @@ def wait_for(fn, timeout=3.0, interval=0.05):
         time.sleep(interval)
 
 
+def platform_versions():
+    """What this machine runs, as one line: nginx, lua-nginx-module (ngx.config.ngx_lua_version,
+    read by an nginx whose init_by_lua writes it and exits: `nginx -t` skips init_by_lua),
+    lua-resty-core, LuaJIT and OpenSSL."""
+    def first_line(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            return (out.stdout + out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    tmp = tempfile.mkdtemp(prefix="rct-versions-")
+    try:
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("error_log %s/error.log;\n" % tmp
+                    + "load_module %s/ndk_http_module.so;\n" % nginx_modules_dir()
+                    + "load_module %s/ngx_http_lua_module.so;\n" % nginx_modules_dir()
+                    + "pid %s/nginx.pid;\ndaemon off;\nmaster_process off;\n" % tmp
+                    + "events {}\nhttp {\n"
+                    + "    init_by_lua_block {\n"
+                    + "        local v = ngx.config.ngx_lua_version\n"
+                    + "        local core = 'none'\n"
+                    + "        local ok, base = pcall(require, 'resty.core.base')\n"
+                    + "        if ok and base.version then core = tostring(base.version) end\n"
+                    + "        local f = io.open('%s/versions', 'w')\n" % tmp
+                    + "        f:write(string.format('RCTV %d.%d.%d %s %s', v / 1000000,"
+                    + " v / 1000 % 1000, v % 1000, core, jit.version))\n"
+                    + "        f:close()\n"
+                    + "        os.exit(0)\n"
+                    + "    }\n}\n")
+        subprocess.run([NGINX, "-p", tmp + "/", "-c", conf], capture_output=True, timeout=20)
+        m = re.search(r"RCTV (\S+) (\S+) (.+)", Nginx.read(os.path.join(tmp, "versions")))
+        lua, core, luajit = m.groups() if m else ("?", "?", "?")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    nginx = ".".join(map(str, nginx_version()))
+    openssl = first_line(["openssl", "version"]).split(" ")[1] if shutil.which("openssl") else "?"
+    return "nginx %s, lua-nginx-module %s, lua-resty-core %s, %s, OpenSSL %s" % (
+        nginx, lua, core, luajit.strip(), openssl)
+
+
 if __name__ == "__main__":
-    # For shell scripts (demo/run.sh): `python3 tests/nginx/harness.py worker-user` prints
-    # the `user` line their nginx.conf needs (see worker_user()).
+    # For shell scripts: `python3 tests/nginx/harness.py worker-user` prints the `user` line
+    # their nginx.conf needs (see worker_user()); `versions`, the platform line
+    # (platform_versions()).
     import sys
-    if sys.argv[1:] != ["worker-user"]:
-        sys.exit("usage: harness.py worker-user")
-    print(worker_user())
+    if sys.argv[1:] == ["worker-user"]:
+        print(worker_user())
+    elif sys.argv[1:] == ["versions"]:
+        print(platform_versions())
+    else:
+        sys.exit("usage: harness.py worker-user | versions")
