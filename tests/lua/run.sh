@@ -42,6 +42,7 @@ fi
 run low_layer "$luajit" test_low_layer.lua
 run handshake "$luajit" test_handshake.lua
 run "pdk (lua-nginx-module 0.10.13: no get_req_ssl_pointer)" "$luajit" test_pdk_old_module.lua
+run "kong drop-in (lua-nginx-module 0.10.13)" "$luajit" test_kong.lua
 
 # The PDK layer against a stand-in for nginx: a fake `ngx`, a fake
 # resty.core.base and a shim exporting ngx_http_lua_ffi_get_req_ssl_pointer,
@@ -60,6 +61,10 @@ if command -v "$cc_" >/dev/null 2>&1; then
     env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_pdk.lua
   run "pdk (version unknown: 2-argument call into the 1-argument function)" \
     env RCT_SHIM="$shim_dir/shim1.so" RCT_NGX_LUA_VERSION=none "$luajit" test_pdk.lua
+  run "kong drop-in and Kong's phase checker (lua-nginx-module 0.10.23)" \
+    env RCT_SHIM="$shim_dir/shim1.so" RCT_NGX_LUA_VERSION=10023 "$luajit" test_kong.lua
+  run "kong drop-in and Kong's phase checker (lua-nginx-module 0.10.29)" \
+    env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_kong.lua
 else
   echo "FAILED pdk tests: no C compiler (set CC, or run tools/install-deps.sh)"
   failed=$((failed + 1))
