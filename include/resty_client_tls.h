@@ -45,9 +45,26 @@
 #define RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13 ((65535 - 6) - 256)
 
 /**
- * How many distinct CA lists the per-thread cache keeps (least recently used goes).
+ * Selects the cache of the CA lists given to `request_client_certificate`, for
+ * `resty_client_tls_cache_limit` and `resty_client_tls_cache_usage`.
  */
-#define RESTY_CLIENT_TLS_CA_CACHE_ENTRIES 16
+#define RESTY_CLIENT_TLS_CACHE_CA 0
+
+/**
+ * Selects the cache of the encoded chains of `get_full_client_certificate_chain`.
+ */
+#define RESTY_CLIENT_TLS_CACHE_CHAIN 1
+
+/**
+ * Default byte limit of the CA-list cache of each worker: about 4000 lists of 5 CAs.
+ */
+#define RESTY_CLIENT_TLS_CA_CACHE_BYTES (16 << 20)
+
+/**
+ * Default byte limit of the chain cache of each worker: about 300 distinct 3-certificate
+ * chains.
+ */
+#define RESTY_CLIENT_TLS_CHAIN_CACHE_BYTES (2 << 20)
 
 #ifdef __cplusplus
 extern "C" {
@@ -160,6 +177,37 @@ int resty_client_tls_is_valid_client_verify(const char *v, size_t len);
  * `err`: NULL or writable.
  */
 int resty_client_tls_openssl_check(const char **err);
+
+/**
+ * The byte limit of one per-worker cache: `which` is RESTY_CLIENT_TLS_CACHE_CA (the CA
+ * lists of `request_client_certificate`, default RESTY_CLIENT_TLS_CA_CACHE_BYTES) or
+ * RESTY_CLIENT_TLS_CACHE_CHAIN (the encoded chains of
+ * `get_full_client_certificate_chain`, default RESTY_CLIENT_TLS_CHAIN_CACHE_BYTES).
+ * Sets it to `bytes` and returns the previous limit; `(size_t)-1` only reads it. The
+ * limit is process-wide (set it in nginx's `init_by_lua` and every worker has it) and
+ * applies from the next insertion; 0 turns the cache off (everything is then built for
+ * each call, as correct and slower). An unknown `which` returns 0 and changes nothing.
+ */
+size_t resty_client_tls_cache_limit(int which, size_t bytes);
+
+/**
+ * The bytes (an estimate of the memory it keeps alive) that cache `which` of the calling
+ * thread (the nginx worker) holds now; `*entries` (if not NULL) receives its number of
+ * entries. An unknown `which` returns 0.
+ *
+ * # Safety
+ * `entries`: NULL or writable.
+ */
+size_t resty_client_tls_cache_usage(int which, size_t *entries);
+
+/**
+ * The library's version: the crate version from Cargo.toml (for example "0.2.0"), the
+ * same string as the Lua module's `_VERSION`, the `.pc` file's and the Debian package's.
+ * A static, NUL-terminated string valid for the life of the process; never NULL. Safe
+ * to call before anything else: it touches no OpenSSL state, so it answers even where
+ * the OpenSSL check of the other functions fails.
+ */
+const char *resty_client_tls_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

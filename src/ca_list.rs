@@ -3,7 +3,8 @@
 //! hints, and the per-worker cache that builds each distinct list once.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
+use std::hash::Hasher;
 use std::rc::Rc;
 
 use foreign_types::ForeignTypeRef;
@@ -12,6 +13,7 @@ use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509Name};
 
+use crate::cache::{self, Lru, RESTY_CLIENT_TLS_CACHE_CA};
 use crate::error::{Error, openssl_failed};
 
 /// The most bytes the CA DN hints may take in a TLS 1.2 (or older) CertificateRequest:
@@ -55,6 +57,8 @@ pub struct CaList {
     names: Vec<Vec<u8>>,
     /// Bytes the names take in a CertificateRequest (2-byte length + DER each).
     encoded: usize,
+    /// Bytes of the certificates' DER.
+    cert_bytes: usize,
 }
 
 impl CaList {
@@ -84,8 +88,12 @@ impl CaList {
         for cert in certs {
             store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
         }
+        let mut cert_bytes = 0;
+        for cert in certs {
+            cert_bytes += cert.to_der().map_err(openssl_failed(c"i2d_X509() failed"))?.len();
+        }
         let certs = certs.iter().map(|c| c.to_owned()).collect();
-        Ok(CaList { certs, store: store.build(), names, encoded })
+        Ok(CaList { certs, store: store.build(), names, encoded, cert_bytes })
     }
 
     /// How many distinct subjects are hinted.
@@ -102,6 +110,15 @@ impl CaList {
         self.encoded
     }
 
+    /// What the cache counts for this list: an estimate of the memory it keeps alive.
+    /// Per list 2 KiB (the store and its lookup tables); per certificate three times its
+    /// DER (a parsed X509 is about that, and the list holds a reference: the caller's
+    /// object when the caller keeps it, else the only one) plus 256 bytes of store entry;
+    /// the names' DER.
+    pub fn cost(&self) -> usize {
+        2048 + self.certs.len() * 256 + 3 * self.cert_bytes + self.encoded + std::mem::size_of::<CaList>()
+    }
+
     /// A connection's own copy of the names, for `SSL_set_client_CA_list` (which takes
     /// ownership of the stack and of every name in it). Decoding the kept DER
     /// (`d2i_X509_NAME`) does half the work of `X509_NAME_dup` (an encode and a
@@ -116,32 +133,44 @@ impl CaList {
     }
 }
 
-/// How many distinct CA lists the per-thread cache keeps (least recently used goes).
-pub const RESTY_CLIENT_TLS_CA_CACHE_ENTRIES: usize = 16;
-
 thread_local! {
     // nginx workers are single-threaded: one cache per worker, no locking.
-    static CA_CACHE: RefCell<VecDeque<Rc<CaList>>> = const { RefCell::new(VecDeque::new()) };
+    static CA_CACHE: RefCell<Lru<Rc<CaList>>> = RefCell::new(Lru::new());
 }
 
 /// The `CaList` for `certs`, from the cache when a list with the same certificates was
 /// seen before (the same X509 objects, or equal ones: see `same_certs`). Keyed by
-/// content, so it is right whatever the caller frees or reuses.
+/// content, so it is right whatever the caller frees or reuses. The cache holds at most
+/// `resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CA)` bytes (estimated: see
+/// `CaList::cost`); the least recently used lists go first.
 pub fn ca_list(certs: &StackRef<X509>) -> Result<Rc<CaList>, Error> {
-    CA_CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(at) = cache.iter().position(|e| same_certs(&e.certs, certs)) {
-            if at != 0 {
-                let hit = cache.remove(at).expect("position is in range");
-                cache.push_front(hit);
-            }
-            return Ok(cache[0].clone());
-        }
-        let list = Rc::new(CaList::build(certs)?);
-        cache.push_front(list.clone());
-        cache.truncate(RESTY_CLIENT_TLS_CA_CACHE_ENTRIES);
-        Ok(list)
-    })
+    let hash = content_hash(certs);
+    let limit = cache::limit(RESTY_CLIENT_TLS_CACHE_CA);
+    let hit = CA_CACHE.with(|c| c.borrow_mut().get(hash, limit, |l| same_certs(&l.certs, certs)));
+    if let Some(list) = hit {
+        return Ok(list);
+    }
+    let list = Rc::new(CaList::build(certs)?);
+    let cost = list.cost();
+    CA_CACHE.with(|c| c.borrow_mut().insert(hash, list.clone(), cost, limit));
+    Ok(list)
+}
+
+/// (bytes, entries) of this thread's CA-list cache.
+pub fn ca_cache_usage() -> (usize, usize) {
+    CA_CACHE.with(|c| c.borrow().usage())
+}
+
+/// A hash of the certificates' signatures (at most their first 32 bytes each: the CA
+/// lists are the server's own, and equality is checked in full by `same_certs`).
+fn content_hash(certs: &StackRef<X509>) -> u64 {
+    let mut h = cache::hasher();
+    h.write_usize(certs.len());
+    for cert in certs {
+        let sig = cert.signature().as_slice();
+        h.write(&sig[..sig.len().min(32)]);
+    }
+    h.finish()
 }
 
 /// Whether `certs` holds the same certificates as `held`, in the same order: the same

@@ -1,28 +1,56 @@
-//! The client's certificate chain as PEM: encoded once per connection and kept in the
-//! connection's ex_data for later calls.
+//! The client's certificate chain as PEM. Many connections come from few clients, so an
+//! encoded chain is kept once per worker, by content, in a cache bounded in bytes
+//! (`resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CHAIN)`) and shared by every
+//! connection whose client sent the same certificates. A connection itself keeps only a
+//! reference to it (in its ex_data), for repeated calls.
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::hash::Hasher;
+use std::sync::{Arc, OnceLock};
 
 use foreign_types::ForeignTypeRef;
 use openssl::ssl::{Ssl, SslRef};
 use openssl::stack::StackRef;
 use openssl::x509::{X509, X509Ref};
 
+use crate::cache::{self, Lru, RESTY_CLIENT_TLS_CACHE_CHAIN};
 use crate::error::{Error, openssl_failed};
 use crate::sys;
 use crate::tls::ensure_server;
 
-/// The PEM of a connection's client chain, cached in the SSL's ex_data: built on the
-/// first call, then reused while the peer certificate is the same object. The cache
-/// holds a reference to that certificate, so its address cannot be reused by another.
+/// One chain as the client sent it: each certificate's DER (the exact comparison of a
+/// cache lookup) and the PEM of all of them.
+struct Encoded {
+    ders: Vec<Vec<u8>>,
+    pem: Box<[u8]>,
+}
+
+impl Encoded {
+    fn cost(&self) -> usize {
+        self.pem.len() + self.ders.iter().map(|d| d.len() + 24).sum::<usize>() + 64
+    }
+}
+
+/// What a connection keeps: the peer certificate it was made for (a reference, so its
+/// address cannot be reused by another certificate while we compare it) and the
+/// shared encoding.
 struct ChainCache {
     leaf: X509,
-    pem: Vec<u8>,
+    encoded: Arc<Encoded>,
 }
 
 fn chain_index() -> Result<openssl::ex_data::Index<Ssl, ChainCache>, Error> {
     static INDEX: OnceLock<Result<openssl::ex_data::Index<Ssl, ChainCache>, Error>> = OnceLock::new();
     *INDEX.get_or_init(|| Ssl::new_ex_index().map_err(openssl_failed(c"SSL_get_ex_new_index() failed")))
+}
+
+thread_local! {
+    static CHAINS: RefCell<Lru<Arc<Encoded>>> = RefCell::new(Lru::new());
+}
+
+/// (bytes, entries) of this thread's chain cache.
+pub fn chain_cache_usage() -> (usize, usize) {
+    CHAINS.with(|c| c.borrow().usage())
 }
 
 /// The client certificate then the rest of the chain it sent, as PEM, byte-identical
@@ -43,29 +71,47 @@ pub fn full_chain_pem(ssl: &mut SslRef) -> Result<Option<&[u8]>, Error> {
         // SAFETY: non-NULL and alive for this call; to_owned takes a reference.
         let leaf = unsafe { X509Ref::from_ptr(leaf) };
         let chain = if ssl.session_reused() { None } else { ssl.peer_cert_chain() };
-        let pem = chain_pem(leaf, chain)?;
-        ssl.set_ex_data(index, ChainCache { leaf: leaf.to_owned(), pem });
+        let encoded = encoded(leaf, chain)?;
+        ssl.set_ex_data(index, ChainCache { leaf: leaf.to_owned(), encoded });
     }
-    Ok(ssl.ex_data(index).map(|c| c.pem.as_slice()))
+    Ok(ssl.ex_data(index).map(|c| &*c.encoded.pem))
 }
 
-/// `PEM_write_X509` of the leaf then of each chain certificate, concatenated, without a
-/// BIO: each certificate is encoded once (`i2d_X509`), the output sized once, and the
-/// base64 written in place in 64-character lines.
-fn chain_pem(leaf: &X509Ref, chain: Option<&StackRef<X509>>) -> Result<Vec<u8>, Error> {
-    let ders: Vec<Vec<u8>> = std::iter::once(leaf)
-        .chain(chain.into_iter().flatten())
-        .map(|c| c.to_der().map_err(openssl_failed(c"i2d_X509() failed")))
-        .collect::<Result<_, _>>()?;
+/// The encoding of leaf + chain: from the cache when a client sent exactly these
+/// certificates before (same DER, byte for byte), else encoded now and cached.
+fn encoded(leaf: &X509Ref, chain: Option<&StackRef<X509>>) -> Result<Arc<Encoded>, Error> {
+    let certs = || std::iter::once(leaf).chain(chain.into_iter().flatten());
+    let ders: Vec<Vec<u8>> =
+        certs().map(|c| c.to_der().map_err(openssl_failed(c"i2d_X509() failed"))).collect::<Result<_, _>>()?;
+    let mut h = cache::hasher();
+    h.write_usize(ders.len());
+    for cert in certs() {
+        h.write(cert.signature().as_slice());
+    }
+    let hash = h.finish();
+    let limit = cache::limit(RESTY_CLIENT_TLS_CACHE_CHAIN);
+    if let Some(hit) = CHAINS.with(|c| c.borrow_mut().get(hash, limit, |e| e.ders == ders)) {
+        return Ok(hit);
+    }
+    let pem = chain_pem(&ders).into_boxed_slice();
+    let encoded = Arc::new(Encoded { ders, pem });
+    let cost = encoded.cost();
+    CHAINS.with(|c| c.borrow_mut().insert(hash, encoded.clone(), cost, limit));
+    Ok(encoded)
+}
+
+/// `PEM_write_X509` of each certificate (given as DER), concatenated, without a BIO: the
+/// output sized once and the base64 written in place in 64-character lines.
+fn chain_pem(ders: &[Vec<u8>]) -> Vec<u8> {
     let total = ders.iter().map(|d| pem_len(d.len())).sum();
     let mut out = vec![0u8; total];
     let mut at = 0;
-    for der in &ders {
+    for der in ders {
         let len = pem_len(der.len());
         write_pem(&mut out[at..at + len], der);
         at += len;
     }
-    Ok(out)
+    out
 }
 
 const PEM_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----\n";

@@ -3,6 +3,7 @@
 //! to a return code. cbindgen copies these doc comments into the header.
 
 use std::ffi::{c_char, c_int};
+use std::sync::atomic::Ordering;
 
 use foreign_types::ForeignTypeRef;
 use openssl::ssl::SslRef;
@@ -11,7 +12,7 @@ use openssl::x509::X509;
 use openssl_sys::{SSL, stack_st_X509};
 
 use crate::error::{Error, RESTY_CLIENT_TLS_DECLINED, RESTY_CLIENT_TLS_OK, copy_out, guard};
-use crate::{tls, verify};
+use crate::{cache, tls, verify};
 
 /// # Safety
 /// `ssl` is NULL or a live `SSL*` that no one else uses during the call.
@@ -201,4 +202,68 @@ pub unsafe extern "C" fn resty_client_tls_is_valid_client_verify(v: *const c_cha
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn resty_client_tls_openssl_check(err: *mut *const c_char) -> c_int {
     guard(err, || Ok(RESTY_CLIENT_TLS_OK))
+}
+
+/// The byte limit of one per-worker cache: `which` is RESTY_CLIENT_TLS_CACHE_CA (the CA
+/// lists of `request_client_certificate`, default RESTY_CLIENT_TLS_CA_CACHE_BYTES) or
+/// RESTY_CLIENT_TLS_CACHE_CHAIN (the encoded chains of
+/// `get_full_client_certificate_chain`, default RESTY_CLIENT_TLS_CHAIN_CACHE_BYTES).
+/// Sets it to `bytes` and returns the previous limit; `(size_t)-1` only reads it. The
+/// limit is process-wide (set it in nginx's `init_by_lua` and every worker has it) and
+/// applies from the next insertion; 0 turns the cache off (everything is then built for
+/// each call, as correct and slower). An unknown `which` returns 0 and changes nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn resty_client_tls_cache_limit(which: c_int, bytes: usize) -> usize {
+    let Some(limit) = cache::limit_of(which) else { return 0 };
+    if bytes == usize::MAX { limit.load(Ordering::Relaxed) } else { limit.swap(bytes, Ordering::Relaxed) }
+}
+
+/// The bytes (an estimate of the memory it keeps alive) that cache `which` of the calling
+/// thread (the nginx worker) holds now; `*entries` (if not NULL) receives its number of
+/// entries. An unknown `which` returns 0.
+///
+/// # Safety
+/// `entries`: NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn resty_client_tls_cache_usage(which: c_int, entries: *mut usize) -> usize {
+    let usage = std::panic::catch_unwind(|| match which {
+        cache::RESTY_CLIENT_TLS_CACHE_CA => tls::ca_cache_usage(),
+        cache::RESTY_CLIENT_TLS_CACHE_CHAIN => tls::chain_cache_usage(),
+        _ => (0, 0),
+    })
+    .unwrap_or((0, 0));
+    if !entries.is_null() {
+        // SAFETY: writable per the caller.
+        unsafe { *entries = usage.1 };
+    }
+    usage.0
+}
+
+/// The library's version: the crate version from Cargo.toml (for example "0.2.0"), the
+/// same string as the Lua module's `_VERSION`, the `.pc` file's and the Debian package's.
+/// A static, NUL-terminated string valid for the life of the process; never NULL. Safe
+/// to call before anything else: it touches no OpenSSL state, so it answers even where
+/// the OpenSSL check of the other functions fails.
+#[unsafe(no_mangle)]
+pub extern "C" fn resty_client_tls_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+const VERSION: &std::ffi::CStr =
+    match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("CARGO_PKG_VERSION contains a NUL byte"),
+    };
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn version_is_the_crate_version_nul_terminated() {
+        let p = super::resty_client_tls_version();
+        assert!(!p.is_null());
+        // SAFETY: a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(p) };
+        assert_eq!(v.to_str(), Ok(env!("CARGO_PKG_VERSION")));
+        assert_eq!(p, super::resty_client_tls_version(), "the same static string every call");
+    }
 }

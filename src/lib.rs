@@ -14,6 +14,7 @@
 pub mod error;
 
 mod ca_list;
+pub mod cache;
 mod chain;
 pub mod ffi;
 pub mod host;

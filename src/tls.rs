@@ -14,10 +14,9 @@ use openssl_sys::X509_STORE_CTX;
 
 use crate::ca_list::hint_limit;
 pub use crate::ca_list::{
-    CaList, RESTY_CLIENT_TLS_CA_CACHE_ENTRIES, RESTY_CLIENT_TLS_MAX_HINT_BYTES, RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13,
-    ca_list,
+    CaList, RESTY_CLIENT_TLS_MAX_HINT_BYTES, RESTY_CLIENT_TLS_MAX_HINT_BYTES_TLS13, ca_cache_usage, ca_list,
 };
-pub use crate::chain::full_chain_pem;
+pub use crate::chain::{chain_cache_usage, full_chain_pem};
 use crate::error::{Error, openssl_failed};
 use crate::sys;
 

@@ -5,6 +5,8 @@ mod common;
 
 use std::ffi::{c_char, c_int};
 use std::ptr::{null, null_mut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use common::*;
 use foreign_types::{ForeignType, ForeignTypeRef};
@@ -443,7 +445,8 @@ fn client_side_ssl_is_refused() {
 
 #[test]
 fn ca_lists_are_cached_by_content_not_by_object() {
-    use resty_client_tls::tls::{RESTY_CLIENT_TLS_CA_CACHE_ENTRIES, ca_list};
+    use resty_client_tls::cache::RESTY_CLIENT_TLS_CACHE_CA;
+    use resty_client_tls::tls::{ca_cache_usage, ca_list};
     use std::rc::Rc;
     let pki = Pki::new();
     let reparse = |c: &X509| X509::from_pem(&c.to_pem().unwrap()).unwrap();
@@ -456,12 +459,199 @@ fn ca_lists_are_cached_by_content_not_by_object() {
     // Another order or another set: another entry.
     assert!(!Rc::ptr_eq(&a, &ca_list(&stack(&[&pki.int.cert, &pki.root.cert])).unwrap()));
     assert!(!Rc::ptr_eq(&a, &ca_list(&stack(&[&pki.root.cert])).unwrap()));
-    // Bounded: after that many other lists, `a` is rebuilt.
+    assert_eq!(ca_cache_usage().1, 3, "three distinct lists cached (the cache is per thread)");
+    // Bounded in bytes: with room for about four lists like `a`, forty other lists make
+    // the least recently used go, `a` among them, and the cache stays within its limit.
+    let limit = 4 * a.cost();
+    let before = resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CA, limit);
     let key = ec_key();
-    for i in 0..RESTY_CLIENT_TLS_CA_CACHE_ENTRIES {
-        ca_list(&stack(&[&issue(&name(&format!("filler {i}")), &key, None, true, -1, 1)])).unwrap();
+    for i in 0..40 {
+        let ca = issue(&name(&format!("filler {i}")), &key, None, true, -1, 1);
+        ca_list(&stack(&[&ca, &pki.int.cert])).unwrap();
+        let (bytes, _) = ca_cache_usage();
+        assert!(bytes <= limit, "{bytes} bytes cached, limit {limit}");
     }
+    let mut entries = 0usize;
+    let bytes = unsafe { resty_client_tls_cache_usage(RESTY_CLIENT_TLS_CACHE_CA, &mut entries) };
+    assert_eq!((bytes, entries), ca_cache_usage(), "the C view is the Rust view");
+    assert!((1..=4).contains(&entries), "{entries} entries");
     let c = ca_list(&stack(&[&pki.root.cert, &pki.int.cert])).unwrap();
     assert!(!Rc::ptr_eq(&a, &c), "evicted");
     assert_eq!(Rc::strong_count(&a), 1, "the cache let go of the evicted entry");
+    // A limit of 0 keeps nothing; the previous limit comes back as it was.
+    assert_eq!(resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CA, 0), limit);
+    ca_list(&stack(&[&pki.root.cert])).unwrap();
+    assert_eq!(ca_cache_usage(), (0, 0));
+    assert_eq!(resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CA, before), 0);
+    assert_eq!(resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CA, usize::MAX), before, "a query");
+    assert_eq!(resty_client_tls_cache_limit(7, 1), 0, "unknown cache");
+    assert_eq!(unsafe { resty_client_tls_cache_usage(7, std::ptr::null_mut()) }, 0);
+}
+
+#[test]
+fn a_null_second_call_drops_the_first_lists_trust() {
+    // request(ca) then request(NULL): the verify store of the first call must be gone, so
+    // a client chained to ca's root verifies against the SSL_CTX's own store, which trusts
+    // another root only. A stale store would admit clients the server no longer trusts.
+    let pki = Pki::new();
+    let ours = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let ctx_client = Client { cert: Some((&pki.unknown, vec![])), ..Default::default() };
+    for v in VERSIONS {
+        let mut b = server_ctx(&pki, v);
+        b.cert_store_mut().add_cert(pki.other_root.cert.clone()).unwrap();
+        let ctx = b.build();
+        // Controls: the list trusts `ours`; the SSL_CTX's store does not, but trusts
+        // `ctx_client`.
+        let (with_list, _) = with_request(&ctx, &ours, Some(stack(&[&pki.root.cert])), 3);
+        assert_eq!(with_list.verify, "SUCCESS", "{v:?}: control with the list");
+        let (ctx_only, _) = with_request(&ctx, &ours, None, 3);
+        assert!(ctx_only.verify.starts_with("FAILED:"), "{v:?}: the SSL_CTX trusts root: {}", ctx_only.verify);
+        let (ctx_own, _) = with_request(&ctx, &ctx_client, None, 3);
+        assert_eq!(ctx_own.verify, "SUCCESS", "{v:?}: control of the SSL_CTX's store");
+        // The list, then NULL, on one connection: the SSL_CTX's store alone, as before.
+        let list_then_null = |client: &Client| {
+            let root = pki.root.cert.clone();
+            handshake(
+                &ctx,
+                client,
+                move |ssl| {
+                    request(ssl, stack(&[&root]).as_ptr(), 3).unwrap();
+                    request(ssl, null(), 3).unwrap();
+                },
+                observe,
+            )
+        };
+        let (seen, view) = list_then_null(&ours);
+        assert_eq!(view.ca_names, Vec::<Vec<u8>>::new(), "{v:?}: no hints left (the SSL_CTX has none)");
+        assert_eq!(seen.verify, ctx_only.verify, "{v:?}: the first list's root is still trusted");
+        assert_eq!(seen.chain, Some(concat(&[&pki.leaf.cert, &pki.int.cert])), "{v:?}");
+        let (seen, _) = list_then_null(&ctx_client);
+        assert_eq!(seen.verify, "SUCCESS", "{v:?}: the SSL_CTX's store is back in use");
+    }
+}
+
+#[test]
+fn a_reused_ssl_returns_the_chain_of_its_current_handshake() {
+    // A server that SSL_clear()s its SSL and runs a new handshake on it: the chain cached
+    // in the SSL's ex_data (which survives the reset) belongs to the first client and must
+    // not be returned for the second.
+    let pki = Pki::new();
+    for v in VERSIONS {
+        let ctx = server_ctx(&pki, v).build();
+        let clients = [
+            Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() },
+            Client { cert: Some((&pki.unknown, vec![&pki.other_root.cert])), ..Default::default() },
+            Client::default(),
+            Client { cert: Some((&pki.self_signed, vec![])), ..Default::default() },
+        ];
+        let root = pki.root.cert.clone();
+        let seen = handshakes_on_one_ssl(
+            &ctx,
+            &clients,
+            move |ssl| request(ssl, stack(&[&root]).as_ptr(), 3).unwrap(),
+            |ssl| {
+                let first = chain(ssl);
+                // Asked again: the cached copy is this handshake's.
+                (first.clone(), chain(ssl), client_verify(ssl))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        let got: Vec<(Option<String>, Option<String>, String)> = seen.into_iter().map(|(s, _)| s).collect();
+        let want = [
+            (Some(concat(&[&pki.leaf.cert, &pki.int.cert])), "SUCCESS".to_owned()),
+            (
+                Some(concat(&[&pki.unknown.cert, &pki.other_root.cert])),
+                failed(openssl_sys::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN),
+            ),
+            (None, "NONE".to_owned()),
+            (Some(pki.self_signed.pem()), failed(openssl_sys::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)),
+        ];
+        assert_eq!(got.len(), want.len(), "{v:?}");
+        for (i, ((first, again, verify), (chain, want_verify))) in got.iter().zip(want.iter()).enumerate() {
+            assert_eq!(first, chain, "{v:?}: handshake {i} on the reused SSL: chain");
+            assert_eq!(again, chain, "{v:?}: handshake {i}: chain asked again");
+            assert_eq!(verify, want_verify, "{v:?}: handshake {i}: verify");
+        }
+    }
+}
+
+/// The error of a handshake expected to fail.
+fn failure<T>(r: Result<T, String>) -> String {
+    match r {
+        Ok(_) => panic!("the handshake succeeded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_panicking_hook_fails_its_handshake_not_the_test_run() {
+    // A panic in the certificate-phase hook (Rust code called from OpenSSL's C callback)
+    // is reported as this handshake's error; the run goes on.
+    let pki = Pki::new();
+    let ctx = server_ctx(&pki, SslVersion::TLS1_3).build();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    let err = failure(try_handshake(&ctx, &client, |_| panic!("deliberate panic in the hook"), observe));
+    assert!(err.contains("the certificate-phase hook panicked: deliberate panic in the hook"), "{err}");
+    // A formatted message, and a failing assertion inside the hook, the same way.
+    let n = 7;
+    let err = failure(try_handshake(&ctx, &client, move |_| panic!("formatted {n}"), |_| ()));
+    assert!(err.contains("panicked: formatted 7"), "{err}");
+    let err =
+        failure(try_handshake(&ctx, &client, |ssl| assert_eq!(request(ssl, null(), -1), Err(String::new())), |_| ()));
+    assert!(err.contains("assertion `left == right` failed"), "{err}");
+    // Also on a reused SSL, and a panic in `after`.
+    let err = failure(handshakes_on_one_ssl(&ctx, &[Client::default()], |_| panic!("on a reused SSL"), |_| ()));
+    assert!(err.contains("panicked: on a reused SSL"), "{err}");
+    let err = failure(try_handshake(&ctx, &client, |_| {}, |_| panic!("in after")));
+    assert!(err.contains("server thread panicked: in after"), "{err}");
+    // The same thread, context and helper still run a good handshake afterwards.
+    let (seen, _) = with_request(&ctx, &client, Some(stack(&[&pki.root.cert])), 2);
+    assert_eq!(seen.verify, "SUCCESS");
+}
+
+/// The verify depth of a connection right after `request_client_certificate(ca, depth)`
+/// in the certificate phase, and the verification result of `client`'s chain.
+fn depth_after(ctx: &SslContext, client: &Client, ca: &X509, depth: c_int) -> (c_int, String) {
+    let ca = ca.clone();
+    let seen = Arc::new(AtomicI32::new(-100));
+    let in_hook = seen.clone();
+    let (verify, _) = handshake(
+        ctx,
+        client,
+        move |ssl| {
+            request(ssl, stack(&[&ca]).as_ptr(), depth).unwrap();
+            in_hook.store(unsafe { SSL_get_verify_depth(ssl) }, Ordering::SeqCst);
+        },
+        client_verify,
+    );
+    (seen.load(Ordering::SeqCst), verify)
+}
+
+#[test]
+fn verify_depth_negative_keeps_the_connections_and_non_negative_sets_it() {
+    // leaf <- int <- root (trusted): depth 1 is the least that verifies it (root, the
+    // trust anchor, is not counted), depth 0 fails.
+    let pki = Pki::new();
+    let client = Client { cert: Some((&pki.leaf, vec![&pki.int.cert])), ..Default::default() };
+    for v in VERSIONS {
+        for ctx_depth in [0, 1, 5] {
+            let mut b = server_ctx(&pki, v);
+            b.set_verify_depth(ctx_depth as u32);
+            let ctx = b.build();
+            let ok_at = |d: c_int| if d >= 1 { "SUCCESS".to_owned() } else { "FAILED".to_owned() };
+            let verdict = |s: String| if s.starts_with("FAILED:") { "FAILED".to_owned() } else { s };
+            // Negative: the SSL_CTX's depth (in nginx: ssl_verify_depth) stays.
+            for keep in [-1, -5, c_int::MIN] {
+                let (depth, verify) = depth_after(&ctx, &client, &pki.root.cert, keep);
+                assert_eq!(depth, ctx_depth, "{v:?}: ctx depth {ctx_depth}, request depth {keep}");
+                assert_eq!(verdict(verify), ok_at(ctx_depth), "{v:?}: ctx depth {ctx_depth}, request depth {keep}");
+            }
+            // Non-negative: set, up or down from the SSL_CTX's.
+            for set in [0, 1, 2, 9] {
+                let (depth, verify) = depth_after(&ctx, &client, &pki.root.cert, set);
+                assert_eq!(depth, set, "{v:?}: ctx depth {ctx_depth}, request depth {set}");
+                assert_eq!(verdict(verify), ok_at(set), "{v:?}: ctx depth {ctx_depth}, request depth {set}");
+            }
+        }
+    }
 }

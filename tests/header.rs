@@ -22,8 +22,18 @@ fn lua_cdef_declares_every_export_with_the_same_arity() {
     let lua = std::fs::read_to_string(root.join("lua-bindings/resty/client_tls.lua")).expect("the Lua module");
     let mut checked = 0;
     for decl in GENERATED.split(';') {
-        let Some(at) = decl.find("resty_client_tls_") else { continue };
-        let Some(open) = decl[at..].find('(') else { continue };
+        // The declared function: the last `resty_client_tls_<identifier>(` of the segment
+        // (doc comments before it may name other functions, without a parenthesis).
+        let Some((at, open)) = decl
+            .match_indices("resty_client_tls_")
+            .filter_map(|(at, _)| {
+                let len = decl[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+                decl[at + len..].starts_with('(').then_some((at, len))
+            })
+            .last()
+        else {
+            continue;
+        };
         let name = &decl[at..at + open];
         let arity = decl[at..].matches(',').count() + 1;
         let lua_decl = lua

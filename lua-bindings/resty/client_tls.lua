@@ -24,6 +24,8 @@
 --    tls.get_client_verify()                   rewrite .. log            --> string | nil, err
 --    tls.get_session_info()                    rewrite .. log            --> table | nil, err
 --    tls.new()                                 any: a fresh table of the six functions above
+--    tls.cache_limit(which [, bytes])          any: the byte limit of the "ca" or "chain" cache
+--    tls.cache_usage(which)                    any: --> bytes, entries of this worker's cache
 --
 -- "rewrite .. log" = rewrite, access, content, balancer, header_filter,
 -- body_filter, log. A call in another phase raises
@@ -84,6 +86,7 @@ local pcall = pcall
 -- the VM (LuaJIT keeps the first declaration), and ngx.ssl declares it itself.
 ffi.cdef[[
 int resty_client_tls_openssl_check(const char **err);
+const char *resty_client_tls_version(void);
 int resty_client_tls_request_client_certificate(void *ssl, void *ca_certs,
                                                 int depth, const char **err);
 int resty_client_tls_disable_session_reuse(void *ssl, const char **err);
@@ -94,6 +97,8 @@ int resty_client_tls_get_client_verify(void *ssl, char *buf, size_t *buf_len,
 int resty_client_tls_is_valid_client_verify(const char *v, size_t len);
 int resty_client_tls_get_session_info(void *ssl, int *resumed, char *buf,
                                       size_t *buf_len, const char **err);
+size_t resty_client_tls_cache_limit(int which, size_t bytes);
+size_t resty_client_tls_cache_usage(int which, size_t *entries);
 
 void *rct_get_req_ssl_pointer_r(void *r)
     __asm__("ngx_http_lua_ffi_get_req_ssl_pointer");
@@ -366,6 +371,44 @@ end
 ssl_api.is_valid_client_verify = is_valid_client_verify
 
 
+--- The per-worker caches, bounded in bytes (see the C header): `which` is "ca" (the CA
+-- lists of request_client_certificate) or "chain" (the encoded client chains).
+-- @section caches
+
+local CACHES = { ca = 0, chain = 1 }
+local entriesp = ffi_new("size_t[1]")
+
+local function cache_id(which, fname)
+  local id = CACHES[which]
+  if not id then
+    error("bad argument #1 to '" .. fname .. "' (\"ca\" or \"chain\" expected, got "
+          .. tostring(which) .. ")", 3)
+  end
+  return id
+end
+
+--- Sets the byte limit of a cache (process-wide: call it in init_by_lua) and returns the
+-- previous one; without `bytes`, only returns the current limit. 0 turns the cache off.
+local function cache_limit(which, bytes)
+  local id = cache_id(which, "cache_limit")
+  if bytes == nil then
+    return tonumber(clib.resty_client_tls_cache_limit(id, ffi.cast("size_t", -1)))
+  end
+  if type(bytes) ~= "number" or bytes < 0 or bytes % 1 ~= 0 or bytes >= 2^53 then
+    error("bad argument #2 to 'cache_limit' (a byte count expected, got " .. tostring(bytes) .. ")", 2)
+  end
+  return tonumber(clib.resty_client_tls_cache_limit(id, bytes))
+end
+
+--- Bytes (an estimate) and entries the calling worker's cache holds now.
+local function cache_usage(which)
+  local id = cache_id(which, "cache_usage")
+  local bytes = clib.resty_client_tls_cache_usage(id, entriesp)
+  return tonumber(bytes), tonumber(entriesp[0])
+end
+ssl_api.cache_limit, ssl_api.cache_usage = cache_limit, cache_usage
+
+
 --- PDK layer: the current request's SSL*, phase checks (needs OpenResty).
 -- @section pdk
 
@@ -465,7 +508,7 @@ local function req_ssl()
   return ssl
 end
 
-local _M = { _VERSION = "0.1.0", ssl = ssl_api }
+local _M = { _VERSION = "0.2.0", ssl = ssl_api, cache_limit = cache_limit, cache_usage = cache_usage }
 
 --- Asks the client for a certificate (ssl_cert phase). `ca_certs`: see above;
 -- `depth`: optional verify depth beyond Kong's signature.

@@ -3,7 +3,7 @@
 -- stands in for ssl_certificate_by_lua.
 local H = require "helper"
 local ffi = require "ffi"
-local test, eq, ok = H.test, H.eq, H.ok
+local test, eq, ok, raises = H.test, H.eq, H.ok, H.raises
 
 local tls = require "resty.client_tls"
 local S = tls.ssl
@@ -181,6 +181,53 @@ for _, case in ipairs({
     eq(cert_cb_ran, true, "certificate callback ran on the full handshake")
   end)
 end
+
+-- The chain cache: one encoding per distinct chain, shared by connections ------------
+
+test("chains are shared between connections by content, within the byte limit", function()
+  local function conn(cert, keyname)
+    local sctx, cctx = H.new_ctxs(certs, { client_cert = cert, client_key = key(keyname) })
+    local s
+    with_cert(function(ssl) assert(S.request_client_certificate(ssl)) end,
+              function() s = H.handshake(sctx, cctx) end)
+    return s
+  end
+  local before = tls.cache_limit("chain")
+  ok(before > 0, "a default limit")
+  tls.cache_limit("chain", 0)
+  eq(S.get_full_client_certificate_chain(conn(certs.client_chain, "client")), certs.pem.client_chain,
+     "limit 0: still the exact chain")
+  eq(select(2, tls.cache_usage("chain")), 0, "limit 0: nothing kept")
+  eq(tls.cache_limit("chain", before), 0, "limit restored, previous returned")
+  local a = conn(certs.client_chain, "client")
+  eq(S.get_full_client_certificate_chain(a), certs.pem.client_chain, "first connection")
+  local one, n = tls.cache_usage("chain")
+  eq(n, 1, "one chain cached")
+  ok(one > #certs.pem.client_chain, "its cost counts the PEM and the DER: " .. one)
+  eq(S.get_full_client_certificate_chain(conn(certs.client_chain, "client")), certs.pem.client_chain,
+     "another connection, same client")
+  local again, n2 = tls.cache_usage("chain")
+  eq(again, one, "shared: the same bytes")
+  eq(n2, 1, "shared: still one entry")
+  eq(S.get_full_client_certificate_chain(conn(certs.selfclient, "selfclient")), certs.pem.selfclient,
+     "another client")
+  eq(select(2, tls.cache_usage("chain")), 2, "two distinct chains")
+  -- Room for one chain only: the next insertion drops the least recently used.
+  tls.cache_limit("chain", one + 100)
+  eq(S.get_full_client_certificate_chain(conn(certs.client_chain, "client")), certs.pem.client_chain,
+     "after the limit changed")
+  local bytes, m = tls.cache_usage("chain")
+  ok(bytes <= one + 100 and m <= 1, "within the limit: " .. bytes .. " bytes, " .. m .. " entries")
+  -- A chain larger than the limit is returned, not kept.
+  eq(S.get_full_client_certificate_chain(conn(certs.client_big, "client")), certs.pem.client_big,
+     "a chain over the limit")
+  ok(tls.cache_usage("chain") <= one + 100, "still within the limit")
+  -- The first connection keeps its own reference: the evicted encoding is still right.
+  eq(S.get_full_client_certificate_chain(a), certs.pem.client_chain, "first connection, again")
+  tls.cache_limit("chain", before)
+  raises(function() tls.cache_limit("chains", 1) end, '"ca" or "chain" expected')
+  raises(function() tls.cache_limit("ca", -1) end, "a byte count expected")
+end)
 
 -- JIT: the per-request getters compile without aborts ------------------------------------
 
