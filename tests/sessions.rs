@@ -9,8 +9,9 @@ mod common;
 use std::ptr::null;
 
 use common::*;
+use foreign_types::ForeignType;
 use foreign_types::ForeignTypeRef;
-use openssl::ssl::{SslContext, SslContextBuilder, SslOptions, SslSession, SslVersion};
+use openssl::ssl::{ClientHelloResponse, SslContext, SslContextBuilder, SslOptions, SslSession, SslVersion};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -211,4 +212,111 @@ fn request_without_ca_on_a_plain_connection() {
     let client = Client { cert: Some((&pki.self_signed, vec![])), ..Default::default() };
     let (seen, _) = handshake(&ctx, &client, |ssl| request(ssl, null(), -1).unwrap(), observe);
     assert!(seen.verify.starts_with("FAILED:"), "{}", seen.verify);
+}
+
+/// The session ID context of the server's current session.
+fn session_sid_ctx(ssl: &mut openssl::ssl::SslRef) -> Vec<u8> {
+    // SAFETY: getters on the live SSL and its session; the bytes are copied out.
+    unsafe {
+        let session = openssl_sys::SSL_get_session(ssl.as_ptr());
+        assert!(!session.is_null(), "no session");
+        let mut len = 0;
+        let p = SSL_SESSION_get0_id_context(session, &mut len);
+        std::slice::from_raw_parts(p, len as usize).to_vec()
+    }
+}
+
+const CTX_SID_CTX: &[u8] = b"resty-client-tls-test"; // server_ctx's
+
+#[test]
+fn disabled_sessions_carry_a_session_id_context_of_their_own() {
+    let pki = Pki::new();
+    for mode in MODES {
+        // `early`: disable_session_reuse from the ClientHello callback, before OpenSSL has
+        // made the connection's session: what it sets on the SSL must reach the session.
+        for early in [false, true] {
+            let mut b = mode.server(&pki);
+            if early {
+                b.set_client_hello_callback(|ssl, _| {
+                    assert!(ssl.session().is_none(), "no session yet in the ClientHello callback");
+                    disable(ssl.as_ptr()).unwrap();
+                    Ok(ClientHelloResponse::SUCCESS)
+                });
+            }
+            let ctx = b.build();
+            let sid_ctx = |disable_reuse: bool| {
+                let client = Client {
+                    version: Some(mode.version()),
+                    no_ticket: mode == Mode::Tls12SessionId,
+                    ..Default::default()
+                };
+                handshake(
+                    &ctx,
+                    &client,
+                    move |ssl| {
+                        if disable_reuse && !early {
+                            disable(ssl).unwrap();
+                        }
+                    },
+                    session_sid_ctx,
+                )
+                .0
+            };
+            let (a, b) = (sid_ctx(true), sid_ctx(true));
+            assert!(!a.is_empty(), "{mode:?}, early {early}");
+            assert_ne!(
+                a, CTX_SID_CTX,
+                "{mode:?}, early {early}: a disabled session has the SSL_CTX's session ID context"
+            );
+            assert_ne!(a, b, "{mode:?}, early {early}: two disabled sessions share a session ID context");
+            if !early {
+                assert_eq!(sid_ctx(false), CTX_SID_CTX, "{mode:?}: control: a normal session has the SSL_CTX's");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_disabled_session_put_into_the_cache_by_hand_is_not_resumed() {
+    // The session-ID-context layer on its own: the session of a disabled connection is
+    // given a session ID and put into the server's cache, as a cache that stored it by
+    // other means would hold it; the client offers it with that ID (TLS 1.2, no tickets).
+    // The control, a normal session treated the same way, is resumed.
+    let pki = Pki::new();
+    let mode = Mode::Tls12SessionId;
+    let ctx = mode.server(&pki).build();
+    for (n, disable_reuse) in [false, true, false, true].into_iter().enumerate() {
+        let id: Vec<u8> = (0..32u8).map(|i| i ^ (0x40 + n as u8)).collect();
+        let cache = ctx.clone();
+        let server_id = id.clone();
+        let client = Client { version: Some(mode.version()), no_ticket: true, ..Default::default() };
+        let ((), first) = handshake(
+            &ctx,
+            &client,
+            move |ssl| {
+                if disable_reuse {
+                    disable(ssl).unwrap();
+                }
+            },
+            move |ssl| unsafe {
+                // A copy (the original may be in the cache already, hashed by its ID).
+                let copy = SSL_SESSION_dup(openssl_sys::SSL_get_session(ssl.as_ptr()));
+                assert!(!copy.is_null(), "SSL_SESSION_dup");
+                assert_eq!(SSL_SESSION_set1_id(copy, server_id.as_ptr(), server_id.len() as _), 1);
+                assert_eq!(openssl_sys::SSL_CTX_add_session(cache.as_ptr(), copy), 1, "SSL_CTX_add_session");
+                openssl_sys::SSL_SESSION_free(copy);
+            },
+        );
+        let offered = first.session.expect("client session");
+        // SAFETY: the client's own session object, used by no connection now.
+        assert_eq!(unsafe { SSL_SESSION_set1_id(offered.as_ptr(), id.as_ptr(), id.len() as _) }, 1);
+        assert_eq!(offered.id(), &id[..]);
+        let (seen, view) = handshake(&ctx, &Client { session: Some(&offered), ..client }, |_| {}, observe);
+        assert_eq!(seen.resumed, view.resumed);
+        if disable_reuse {
+            assert!(!seen.resumed, "round {n}: a disabled session, cached with an ID, was resumed");
+        } else {
+            assert!(seen.resumed, "round {n}: control: a normal session cached the same way must resume");
+        }
+    }
 }

@@ -3,10 +3,13 @@
 //! (`SSL_CTX_set_cert_cb`, the hook behind nginx's `ssl_certificate_by_lua`).
 #![allow(dead_code)]
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use foreign_types::ForeignTypeRef;
@@ -131,6 +134,15 @@ unsafe extern "C" {
     );
     fn SSL_get_client_CA_list(s: *const SSL) -> *mut openssl_sys::stack_st_X509_NAME;
     fn SSL_SESSION_has_ticket(s: *const openssl_sys::SSL_SESSION) -> c_int;
+    fn SSL_set_fd(s: *mut SSL, fd: c_int) -> c_int;
+    fn SSL_clear(s: *mut SSL) -> c_int;
+    pub fn SSL_get_verify_depth(s: *const SSL) -> c_int;
+    pub fn SSL_SESSION_get0_id_context(
+        s: *const openssl_sys::SSL_SESSION,
+        sid_ctx_length: *mut std::ffi::c_uint,
+    ) -> *const u8;
+    pub fn SSL_SESSION_set1_id(s: *mut openssl_sys::SSL_SESSION, sid: *const u8, sid_len: std::ffi::c_uint) -> c_int;
+    pub fn SSL_SESSION_dup(s: *const openssl_sys::SSL_SESSION) -> *mut openssl_sys::SSL_SESSION;
 }
 
 /// Whether a client's session carries a ticket.
@@ -144,15 +156,54 @@ type Hook = Box<dyn FnMut(*mut SSL) + Send>;
 
 thread_local! {
     static CERT_HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    /// The message of a panic of this thread's certificate-phase hook, until the
+    /// handshake helper reports it.
+    static HOOK_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// The text of a panic payload (`panic!` with a literal or with a format).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
+}
+
+/// The certificate callback. The hook is Rust code run from C: a panic unwinding out of
+/// this `extern "C"` function would abort the whole test binary, hiding every other
+/// test's result. So a panic is caught, its message kept for the handshake helper (which
+/// returns it as the test's failure), and the handshake failed (0: internal_error alert).
 extern "C" fn cert_cb(ssl: *mut SSL, _arg: *mut c_void) -> c_int {
-    CERT_HOOK.with(|h| {
-        if let Some(hook) = h.borrow_mut().as_mut() {
-            hook(ssl);
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        CERT_HOOK.with(|h| {
+            if let Some(hook) = h.borrow_mut().as_mut() {
+                hook(ssl);
+            }
+        })
+    }));
+    match run {
+        Ok(()) => 1,
+        Err(payload) => {
+            let msg = panic_message(&*payload);
+            HOOK_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+            0
         }
-    });
-    1
+    }
+}
+
+/// Installs `hook` as this thread's certificate-phase hook (None: none).
+fn set_hook(hook: Option<Hook>) {
+    CERT_HOOK.with(|h| *h.borrow_mut() = hook);
+    HOOK_PANIC.with(|p| *p.borrow_mut() = None);
+}
+
+/// The panic of this thread's hook since `set_hook`, as an error.
+fn hook_panic() -> Result<(), String> {
+    match HOOK_PANIC.with(|p| p.borrow_mut().take()) {
+        Some(msg) => Err(format!("the certificate-phase hook panicked: {msg}")),
+        None => Ok(()),
+    }
 }
 
 /// A server context like nginx's: certificate, session ID context, the server session
@@ -205,33 +256,99 @@ pub struct ClientView {
 
 /// Runs one handshake: the server thread installs `hook` as its certificate callback,
 /// accepts, then runs `after` on the established connection; the client reads one byte
-/// (so TLS 1.3 tickets are processed) and both shut down cleanly.
+/// (so TLS 1.3 tickets are processed) and both shut down cleanly. A failure of either
+/// side (a panic of `hook` or `after` included) fails the calling test with its message.
 pub fn handshake<T: Send + 'static>(
     ctx: &SslContext,
     client: &Client,
     hook: impl FnMut(*mut SSL) + Send + 'static,
     after: impl FnOnce(&mut SslRef) -> T + Send + 'static,
 ) -> (T, ClientView) {
+    try_handshake(ctx, client, hook, after).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `handshake`, with a failure returned instead: a panic of `hook` (caught in the
+/// certificate callback, which then fails the handshake) or of `after`, or a handshake
+/// error of either side. The server's error comes first: the client's is its echo.
+pub fn try_handshake<T: Send + 'static>(
+    ctx: &SslContext,
+    client: &Client,
+    hook: impl FnMut(*mut SSL) + Send + 'static,
+    after: impl FnOnce(&mut SslRef) -> T + Send + 'static,
+) -> Result<(T, ClientView), String> {
     let (s_sock, c_sock) = UnixStream::pair().unwrap();
     let ctx = ctx.clone();
-    let server = std::thread::spawn(move || {
-        CERT_HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+    let server = std::thread::spawn(move || -> Result<T, String> {
+        set_hook(Some(Box::new(hook)));
         let ssl = Ssl::new(&ctx).unwrap();
-        let mut stream = ssl.accept(s_sock).expect("server handshake");
+        let accepted = ssl.accept(s_sock);
+        let panicked = hook_panic();
+        set_hook(None);
+        panicked?;
+        let mut stream = accepted.map_err(|e| format!("server handshake: {e}"))?;
         // SAFETY: the stream owns the SSL and is not used while `after` runs.
         let out = after(unsafe { SslRef::from_ptr_mut(stream.ssl().as_ptr()) });
-        stream.write_all(b"x").unwrap();
+        stream.write_all(b"x").map_err(|e| format!("server write: {e}"))?;
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest);
         let _ = stream.shutdown();
-        CERT_HOOK.with(|h| *h.borrow_mut() = None);
-        out
+        Ok(out)
     });
     let view = run_client(c_sock, client);
-    (server.join().expect("server thread"), view)
+    let out = server.join().map_err(|p| format!("server thread panicked: {}", panic_message(&*p)))??;
+    Ok((out, view?))
 }
 
-fn run_client(sock: UnixStream, c: &Client) -> ClientView {
+/// Runs one handshake per client on a single server `SSL`, reset with `SSL_clear`
+/// between them (a server reusing its SSL objects; the SSL's ex_data survives the
+/// reset). `hook` is the certificate-phase hook of every handshake, `after` runs on each
+/// established connection. Connections end with a clean bidirectional shutdown.
+pub fn handshakes_on_one_ssl<T: Send + 'static>(
+    ctx: &SslContext,
+    clients: &[Client],
+    hook: impl FnMut(*mut SSL) + Send + 'static,
+    mut after: impl FnMut(&mut SslRef) -> T + Send + 'static,
+) -> Result<Vec<(T, ClientView)>, String> {
+    let pairs: Vec<(UnixStream, UnixStream)> = clients.iter().map(|_| UnixStream::pair().unwrap()).collect();
+    let (s_socks, c_socks): (Vec<UnixStream>, Vec<UnixStream>) = pairs.into_iter().unzip();
+    let ctx = ctx.clone();
+    let server = std::thread::spawn(move || -> Result<Vec<T>, String> {
+        set_hook(Some(Box::new(hook)));
+        let ssl = Ssl::new(&ctx).unwrap();
+        let p = ssl.as_ptr();
+        let mut outs = Vec::new();
+        for (i, sock) in s_socks.iter().enumerate() {
+            // SAFETY: a live SSL; the socket outlives its use (a BIO_NOCLOSE socket BIO).
+            let accepted = unsafe {
+                assert_eq!(SSL_set_fd(p, sock.as_raw_fd()), 1, "SSL_set_fd");
+                openssl_sys::SSL_accept(p)
+            };
+            hook_panic()?;
+            if accepted != 1 {
+                let e = unsafe { openssl_sys::SSL_get_error(p, accepted) };
+                return Err(format!("server handshake {i}: SSL_get_error {e}: {}", openssl::error::ErrorStack::get()));
+            }
+            // SAFETY: owned by `ssl` above, not used elsewhere while `after` runs.
+            outs.push(after(unsafe { SslRef::from_ptr_mut(p) }));
+            // SAFETY: plain I/O on the live SSL; a clean shutdown keeps the session good.
+            unsafe {
+                assert_eq!(openssl_sys::SSL_write(p, b"x".as_ptr().cast(), 1), 1, "SSL_write");
+                let mut buf = [0u8; 16];
+                while openssl_sys::SSL_read(p, buf.as_mut_ptr().cast(), buf.len() as c_int) > 0 {}
+                openssl_sys::SSL_shutdown(p);
+                assert_eq!(SSL_clear(p), 1, "SSL_clear");
+            }
+        }
+        set_hook(None);
+        Ok(outs)
+    });
+    let views: Vec<Result<ClientView, String>> =
+        c_socks.into_iter().zip(clients).map(|(sock, client)| run_client(sock, client)).collect();
+    let outs = server.join().map_err(|p| format!("server thread panicked: {}", panic_message(&*p)))??;
+    outs.into_iter().zip(views).map(|(out, view)| Ok((out, view?))).collect()
+}
+
+fn run_client(sock: UnixStream, c: &Client) -> Result<ClientView, String> {
     let mut b = SslContext::builder(SslMethod::tls_client()).unwrap();
     b.set_verify(SslVerifyMode::NONE);
     if let Some(v) = c.version {
@@ -262,17 +379,17 @@ fn run_client(sock: UnixStream, c: &Client) -> ClientView {
     if let Some(s) = c.session {
         unsafe { ssl.set_session(s).unwrap() };
     }
-    let mut stream = ssl.connect(sock).expect("client handshake");
+    let mut stream = ssl.connect(sock).map_err(|e| format!("client handshake: {e}"))?;
     let mut one = [0u8; 1];
-    stream.read_exact(&mut one).unwrap();
+    stream.read_exact(&mut one).map_err(|e| format!("client read: {e}"))?;
     let ca_names = client_ca_names(stream.ssl());
     let session = stream.ssl().session().map(|s| s.to_owned());
     let resumed = stream.ssl().session_reused();
-    stream.shutdown().unwrap();
+    stream.shutdown().map_err(|e| format!("client shutdown: {e}"))?;
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     let tickets = *tickets.lock().unwrap();
-    ClientView { session, resumed, ca_names, tickets }
+    Ok(ClientView { session, resumed, ca_names, tickets })
 }
 
 fn client_ca_names(ssl: &SslRef) -> Vec<Vec<u8>> {
