@@ -65,6 +65,8 @@ if command -v "$cc_" >/dev/null 2>&1; then
     env RCT_SHIM="$shim_dir/shim1.so" RCT_NGX_LUA_VERSION=10023 "$luajit" test_kong.lua
   run "kong drop-in and Kong's phase checker (lua-nginx-module 0.10.29)" \
     env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_kong.lua
+  run "kong drop-in: what its calls do to a handshake" \
+    env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_kong_calls.lua
 else
   echo "FAILED pdk tests: no C compiler (set CC, or run tools/install-deps.sh)"
   failed=$((failed + 1))
