@@ -530,6 +530,20 @@ fn a_null_second_call_drops_the_first_lists_trust() {
     }
 }
 
+/// The common names of a PEM chain's certificates, for messages.
+fn cns(chain: &Option<String>) -> String {
+    let Some(pem) = chain else { return "none".to_owned() };
+    let names: Vec<String> = X509::stack_from_pem(pem.as_bytes())
+        .unwrap()
+        .iter()
+        .map(|c| match c.subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next() {
+            Some(cn) => cn.data().as_utf8().unwrap().to_string(),
+            None => "?".to_owned(),
+        })
+        .collect();
+    format!("[{}]", names.join(", "))
+}
+
 #[test]
 fn a_reused_ssl_returns_the_chain_of_its_current_handshake() {
     // A server that SSL_clear()s its SSL and runs a new handshake on it: the chain cached
@@ -543,6 +557,8 @@ fn a_reused_ssl_returns_the_chain_of_its_current_handshake() {
             Client { cert: Some((&pki.unknown, vec![&pki.other_root.cert])), ..Default::default() },
             Client::default(),
             Client { cert: Some((&pki.self_signed, vec![])), ..Default::default() },
+            // The first client's certificate again, without its intermediate.
+            Client { cert: Some((&pki.leaf, vec![])), ..Default::default() },
         ];
         let root = pki.root.cert.clone();
         let seen = handshakes_on_one_ssl(
@@ -565,12 +581,23 @@ fn a_reused_ssl_returns_the_chain_of_its_current_handshake() {
             ),
             (None, "NONE".to_owned()),
             (Some(pki.self_signed.pem()), failed(openssl_sys::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)),
+            // The reason for the missing issuer differs between OpenSSL versions.
+            (Some(pki.leaf.pem()), "FAILED:".to_owned()),
         ];
         assert_eq!(got.len(), want.len(), "{v:?}");
         for (i, ((first, again, verify), (chain, want_verify))) in got.iter().zip(want.iter()).enumerate() {
-            assert_eq!(first, chain, "{v:?}: handshake {i} on the reused SSL: chain");
+            assert!(
+                first == chain,
+                "{v:?}: handshake {i} on the reused SSL: chain {}, expected {}",
+                cns(first),
+                cns(chain)
+            );
             assert_eq!(again, chain, "{v:?}: handshake {i}: chain asked again");
-            assert_eq!(verify, want_verify, "{v:?}: handshake {i}: verify");
+            if want_verify == "FAILED:" {
+                assert!(verify.starts_with(want_verify), "{v:?}: handshake {i}: verify {verify}");
+            } else {
+                assert_eq!(verify, want_verify, "{v:?}: handshake {i}: verify");
+            }
         }
     }
 }
