@@ -6,11 +6,12 @@
 #   chain.pem       = leaf + int2 + int1: what the client sends, and the expected chain PEM
 #   ca1.pem         = root
 #   ca10.pem        = root + 9 other CAs,  ca100.pem = root + 99 other CAs
+#   tenants/t1..t24.pem, tenants5.pem: the many-tenants measurement's CAs (see below)
 # The other CAs have realistic 6-RDN subjects (C, ST, L, O, OU, CN), so the cost of a
 # CA name is what a production CA list pays.
 set -euo pipefail
 out=${1:-target/bench/pki}
-[ -e "$out/done" ] && exit 0
+[ -e "$out/done" ] && [ -e "$out/tenants/done" ] && exit 0
 mkdir -p "$out"
 cd "$out"
 
@@ -38,6 +39,7 @@ signed() {
     rm -f "$1.csr"
 }
 
+if [ ! -e done ]; then
 for k in root int1 int2 client server other; do key "$k.key"; done
 selfsigned root.pem "/C=US/ST=California/L=San Francisco/O=Bench Root Org/OU=Security/CN=Bench Root CA" root.key
 signed int1.pem "/C=US/ST=California/O=Bench Root Org/OU=Security/CN=Bench Intermediate CA 1" int1.key root.pem root.key ca.ext
@@ -58,3 +60,13 @@ for i in $(seq 1 99); do
 done
 openssl verify -CAfile root.pem -untrusted sendchain.pem leaf.pem >/dev/null
 touch done
+fi
+
+# tenants/t1..t24.pem: the tenant CAs of the many-tenants measurement (each list is the
+# root plus 4 of them); tenants5.pem = root + t1..t4, the native nginx reference.
+mkdir -p tenants
+for i in $(seq 1 24); do
+    selfsigned "tenants/t$i.pem" "/C=US/ST=State $i/L=City $i/O=Tenant Organisation $i/OU=Client Certificates/CN=Tenant CA $i" other.key
+done
+cat root.pem tenants/t1.pem tenants/t2.pem tenants/t3.pem tenants/t4.pem > tenants5.pem
+touch tenants/done

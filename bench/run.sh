@@ -6,7 +6,7 @@
 # line per comparison (X, Y: operations per CPU-second, higher is better) and a summary
 # table with PASS/MISS per target. See bench/README.md.
 #
-#   bench/run.sh [--quick | --full] [--rounds N] [--no-build] [--only micro|lua|keepalive|handshake]
+#   bench/run.sh [--quick | --full] [--rounds N] [--no-build] [--only micro|lua|keepalive|handshake|tenants|memory]
 #   bench/run.sh --serve     # only start the benchmark's nginx and wait (for perf, curl, ...)
 #
 # --full (default): 5 rounds, ~5 minutes. --quick: 3 rounds with short samples, ~1.5 minutes.
@@ -35,9 +35,13 @@ while (($#)); do
 done
 if [ "$MODE" = quick ]; then
     ROUNDS=${ROUNDS:-3}; MICRO_SAMPLE=0.08; LUA_N=20000; KA_SECS=1.5; KA_WARM=0.5; HS_SECS=2; HS_WARM=0.5
+    MEM_POINTS=250,500,1000
 else
     ROUNDS=${ROUNDS:-5}; MICRO_SAMPLE=0.25; LUA_N=100000; KA_SECS=3; KA_WARM=0.5; HS_SECS=3; HS_WARM=0.5
+    MEM_POINTS=250,500,1000,2000
 fi
+TENANT_KS=(1 16 256 1024 4096)
+WORKER_USER=$(python3 "$REPO/tests/nginx/harness.py" worker-user)
 KA_CONNS=32
 HS_CONNS=8
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -69,6 +73,8 @@ fi
 PKI=$OUT/pki
 bash "$HERE/pki.sh" "$PKI"
 CHAIN_LEN=$(wc -c < "$PKI/chain.pem")
+tls_common="ssl_certificate $PKI/server.pem; ssl_certificate_key $PKI/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets off;"
 
 {
     echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -102,18 +108,16 @@ stop_nginx() {
 }
 trap stop_nginx EXIT
 
-if want lua || want keepalive || want handshake || [ "$ONLY" = serve ]; then
+if want lua || want keepalive || want handshake || want tenants || [ "$ONLY" = serve ]; then
     rm -rf "$NG"; mkdir -p "$NG/logs"
     chmod 755 "$OUT" "$NG" "$PKI"; chmod 644 "$PKI"/*
-    read -r P_KA P_L P_LN P_L100 P_C1 P_B1 P_C100 P_B100 < <(python3 -c '
+    read -r P_KA P_L P_LN P_L100 P_C1 P_B1 P_C100 P_B100 P_TC P_TB P_L5 < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(8)]
+ss = [socket.socket() for _ in range(11)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
 for s in ss: s.close()')
     CONST_BODY=$(cat "$PKI/chain.pem")
-    tls_common="ssl_certificate $PKI/server.pem; ssl_certificate_key $PKI/server.key;
-        ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets off;"
     # a server for the handshake measurement: port, then its certificate-phase config
     hs_server() {
         cat <<EOS
@@ -128,6 +132,7 @@ EOS
     cat > "$NG/nginx.conf" <<EOF2
 load_module $NGINX_MODULES/ndk_http_module.so;
 load_module $NGINX_MODULES/ngx_http_lua_module.so;
+$WORKER_USER
 worker_processes 1;
 daemon off;
 master_process on;
@@ -145,7 +150,10 @@ http {
     keepalive_timeout 300s;
     lua_package_path "$REPO/lua-bindings/?.lua;$HERE/lua/?.lua;;";
     lua_package_cpath "$REPO/target/release/lib?.so;;";
-    init_worker_by_lua_block { require("rct_bench").init("$OUT/libb1.so", "$PKI") }
+    init_worker_by_lua_block {
+        require("rct_bench").init("$OUT/libb1.so", "$PKI")
+        require("rct_bench").init_tenants("$PKI", ${TENANT_KS[-1]})
+    }
 
     # (2) and (3): keep-alive requests over mTLS connections (nginx asks for the
     # certificate itself), three ways of answering with the chain.
@@ -162,6 +170,7 @@ http {
         location = /candidate_set { set_by_lua_block \$rct_chain { return require("rct_bench").chain_value("candidate") } return 200 \$rct_chain; }
         location = /b1_set    { set_by_lua_block \$rct_chain { return require("rct_bench").chain_value("b1") } return 200 \$rct_chain; }
         location = /percall   { content_by_lua_block { require("rct_bench").percall() } }
+        location = /tenants   { content_by_lua_block { require("rct_bench").set_tenants(tonumber(ngx.var.arg_k)) } }
     }
 
     # (4): full handshakes. L: nginx's native optional client certificate, tickets off
@@ -173,6 +182,10 @@ $(hs_server "$P_C1"   'ssl_certificate_by_lua_block { require("rct_bench").cert_
 $(hs_server "$P_B1"   'ssl_certificate_by_lua_block { require("rct_bench").cert_b1(1) }')
 $(hs_server "$P_C100" 'ssl_certificate_by_lua_block { require("rct_bench").cert_candidate(100) }')
 $(hs_server "$P_B100" 'ssl_certificate_by_lua_block { require("rct_bench").cert_b1(100) }')
+    # (5): many tenants, one CA list each (root + 4 tenant CAs), rotated per handshake.
+$(hs_server "$P_TC"   'ssl_certificate_by_lua_block { require("rct_bench").tenant_candidate() }')
+$(hs_server "$P_TB"   'ssl_certificate_by_lua_block { require("rct_bench").tenant_b1() }')
+$(hs_server "$P_L5"   "ssl_verify_client optional_no_ca; ssl_client_certificate $PKI/tenants5.pem; ssl_verify_depth 3; ssl_conf_command NumTickets 0;")
 }
 EOF2
     mkdir -p "$NG/tmp"
@@ -312,11 +325,128 @@ if want handshake; then
     done
 fi
 
+# ---- (5) many tenants: full handshakes/s against the number of distinct CA lists -----
+if want tenants; then
+    log "== (5) many tenants: full handshakes with K rotating CA lists (1 worker, $HS_CONNS connections)"
+    : > "$OUT/tenants.log"
+    for k in "${TENANT_KS[@]}"; do
+        curl_ka "/tenants?k=$k" | tee -a "$OUT/tenants.log" >&2
+        order=(TC TB)
+        for r in $(seq "$ROUNDS"); do
+            for s in "${order[@]}" L5; do
+                port=P_$s
+                l=$(load handshake "${!port}" / -c "$HS_CONNS" -d "$HS_SECS" -w "$HS_WARM" -l 2)
+                echo "$k $r $s $l" | tee -a "$OUT/tenants.log" >&2
+            done
+            order=("${order[@]:1}" "${order[0]}")
+        done
+    done
+    : > "$OUT/tenants.dat"
+    for k in "${TENANT_KS[@]}"; do
+        for s in TC TB L5; do
+            declare "T_${s}_$k=$(awk -v k=$k -v i=$s '$1 == k && $3 == i' "$OUT/tenants.log" | field per_server_cpu_s | med)"
+        done
+        c=T_TC_$k b=T_TB_$k n=T_L5_$k one=T_TC_1
+        result "$(line "tenants_${k}_vs_b1" "${!c}" "${!b}")"
+        result "$(line "tenants_${k}_vs_one" "${!c}" "${!one}")"
+        result "$(line "tenants_${k}_vs_native5" "${!c}" "${!n}")"
+        echo "$k ${!c} ${!b} ${!n}" >> "$OUT/tenants.dat"
+    done
+    echo "#   CA-list cache after the last set: $(grep -o 'ca_cache_bytes=[0-9]* ca_cache_entries=[0-9]*' "$OUT/tenants.log" | tail -1)" | tee -a "$RESULTS"
+fi
+
 if [ -n "$NGINX_PID" ]; then
     stop_nginx
     if grep -E '\[(alert|crit|emerg|error)\]' "$NG/logs/error.log" | grep -v 'could not allocate new session' > "$OUT/nginx-errors.log"; then
         echo "# nginx logged errors (see $OUT/nginx-errors.log):" | tee -a "$RESULTS"
         head -5 "$OUT/nginx-errors.log" | sed 's/^/#   /' | tee -a "$RESULTS"
+    fi
+fi
+
+# ---- (6) memory per idle keep-alive connection ------------------------------------------
+# A fresh nginx (1 worker) per sample: N mTLS connections opened one after another, each
+# with one request, then left idle; the worker's RssAnon growth divided by N. "candidate":
+# the request reads the chain and the verify result through the PDK; "limit": nginx's own
+# `return 200`. Both with `ssl_verify_client optional_no_ca`.
+mem_sample() { # impl -> lines "conns=N rss_kib=R per_conn_kib=P"
+    local impl=$1 dir=$OUT/mem-nginx port
+    rm -rf "$dir"; mkdir -p "$dir/tmp"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat > "$dir/nginx.conf" <<EOF3
+load_module $NGINX_MODULES/ndk_http_module.so;
+load_module $NGINX_MODULES/ngx_http_lua_module.so;
+$WORKER_USER
+worker_processes 1;
+worker_rlimit_nofile 16384;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp;
+    proxy_temp_path $dir/tmp;
+    fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp;
+    scgi_temp_path $dir/tmp;
+    keepalive_timeout 300s;
+    lua_package_path "$REPO/lua-bindings/?.lua;$HERE/lua/?.lua;;";
+    lua_package_cpath "$REPO/target/release/lib?.so;;";
+    init_by_lua_block { require("resty.client_tls") }
+    server {
+        listen 127.0.0.1:$port ssl;
+        $tls_common
+        ssl_verify_client optional_no_ca;
+        ssl_client_certificate $PKI/ca1.pem;
+        ssl_verify_depth 3;
+        location = /candidate { content_by_lua_block { require("rct_bench").memory_request() } }
+        location = /limit     { return 200 "ok"; }
+    }
+}
+EOF3
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    local master=$! worker=""
+    for _ in $(seq 50); do
+        worker=$(ps -o pid= --ppid "$master" | tr -d ' ' | head -1 || true)
+        [ -n "$worker" ] && curl -sk -o /dev/null "https://127.0.0.1:$port/limit" && break
+        sleep 0.1
+    done
+    [ -n "$worker" ] || { echo "run.sh: the memory nginx did not start; see $dir/error.log" >&2; kill "$master"; exit 1; }
+    python3 "$HERE/memory.py" "$port" "/$impl" "$PKI/chain.pem" "$PKI/client.key" "$worker" "$MEM_POINTS" \
+        || { echo "run.sh: memory client failed (see $dir/error.log)" >&2; kill -QUIT "$master"; wait "$master"; exit 1; }
+    kill -QUIT "$master"; wait "$master" || true
+    if grep -E '\[(alert|crit|emerg|error)\]' "$dir/error.log"; then echo "run.sh: the memory nginx logged errors" >&2; exit 1; fi
+}
+if want memory; then
+    log "== (6) memory per idle keep-alive connection (fresh nginx per sample, up to ${MEM_POINTS##*,} connections)"
+    : > "$OUT/memory.log"
+    order=(candidate limit)
+    for r in $(seq "$ROUNDS"); do
+        for impl in "${order[@]}"; do
+            mem_sample "$impl" | sed "s/^/$r $impl /" | tee -a "$OUT/memory.log" >&2
+        done
+        order=("${order[@]:1}" "${order[0]}")
+    done
+    : > "$OUT/memory.dat"
+    for n in ${MEM_POINTS//,/ }; do
+        c=$(awk -v n="conns=$n" '$2 == "limit" || $3 != n { next } { print }' "$OUT/memory.log" | field per_conn_kib | med)
+        l=$(awk -v n="conns=$n" '$2 != "limit" || $3 != n { next } { print }' "$OUT/memory.log" | field per_conn_kib | med)
+        echo "$n $c $l" >> "$OUT/memory.dat"
+    done
+    read -r MEM_N MEM_C MEM_L < <(tail -n 1 "$OUT/memory.dat")
+    # connections per MiB, higher is better: the ratio is L's KiB over ours.
+    result "$(line memory_per_conn_vs_limit "$(awk -v k="$MEM_C" 'BEGIN { print 1024 / k }')" "$(awk -v k="$MEM_L" 'BEGIN { print 1024 / k }')")"
+    echo "#   KiB per idle connection at $MEM_N connections: candidate $MEM_C, L $MEM_L (medians of $ROUNDS fresh nginx each)" | tee -a "$RESULTS"
+fi
+
+# ---- the plot ---------------------------------------------------------------------------
+if [ -s "$OUT/tenants.dat" ] || [ -s "$OUT/memory.dat" ]; then
+    if command -v gnuplot >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq gnuplot-nox >/dev/null 2>&1; }; then
+        gnuplot -e "tenants='$OUT/tenants.dat'; memory='$OUT/memory.dat'; out='$OUT/scale.svg'" "$HERE/scale.gp" \
+            && log "== plot: $OUT/scale.svg"
+    else
+        log "== no plot: gnuplot is missing (apt-get install gnuplot-nox)"
     fi
 fi
 

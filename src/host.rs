@@ -119,6 +119,8 @@ openssl_imports! {
     #[cfg(not(rctls_ossl300))] Ssl SSL_get_peer_certificate,
     Crypto OpenSSL_version_num,
     Crypto OpenSSL_version,
+    Crypto ASN1_STRING_get0_data,
+    Crypto ASN1_STRING_length,
     Crypto CRYPTO_get_ex_new_index,
     Crypto OPENSSL_sk_free,
     Crypto OPENSSL_sk_new_null,
@@ -133,6 +135,7 @@ openssl_imports! {
     Crypto X509_STORE_up_ref,
     Crypto X509_cmp,
     Crypto X509_free,
+    Crypto X509_get0_signature,
     Crypto X509_get_subject_name,
     Crypto X509_up_ref,
     Crypto X509_verify_cert_error_string,
@@ -141,6 +144,7 @@ openssl_imports! {
     Crypto i2d_X509_NAME,
     #[cfg(rctls_ossl300)] Crypto ERR_get_error_all,
     #[cfg(not(rctls_ossl300))] Crypto ERR_get_error_line_data,
+    #[cfg(not(rctls_ossl300))] Crypto ERR_func_error_string,
 }
 
 /// `OPENSSL_VERSION_NUMBER` of the headers the library was compiled against (from
@@ -665,7 +669,7 @@ mod tests {
         f.host = Some(f.ours.clone());
         let nginx = obj(0x5000, "/usr/sbin/nginx");
         f.bindings = bound(nginx.clone(), nginx);
-        rebind(&mut f, "ERR_get_error_all", obj(0x20_0000, "/lib/libcrypto.so.3"), true);
+        rebind(&mut f, "X509_cmp", obj(0x20_0000, "/lib/libcrypto.so.3"), true);
         let msg = decide(&f).unwrap_err();
         assert!(msg.contains("another ABI series") && msg.contains("libcrypto calls resolve"), "{msg}");
         assert!(!msg.contains("in one process"), "the global scope agrees with the library: {msg}");

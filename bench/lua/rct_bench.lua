@@ -33,6 +33,12 @@ void *SSL_get_peer_cert_chain(const void *ssl);
 void X509_free(void *x509);
 int OPENSSL_sk_num(const void *sk);
 void *OPENSSL_sk_value(const void *sk, int i);
+const void *TLS_server_method(void);
+void *SSL_CTX_new(const void *method);
+void *SSL_new(void *ctx);
+void SSL_free(void *ssl);
+void SSL_set_accept_state(void *ssl);
+void SSL_CTX_free(void *ctx);
 ]]
 
 local _M = {}
@@ -244,6 +250,100 @@ function _M.percall()
     jitv.off()
   end
   ngx.say("ns_per_call=", string.format("%.1f", (t1 - t0) / n), " bytes=", total / n)
+end
+
+-- ---- many tenants: one CA list per tenant, rotated over handshakes ----------------
+
+-- TENANT[i]: the i-th list (the root plus 4 of the tenant CAs), each parsed on its own
+-- from its own PEM as a multi-tenant gateway keeps them (no X509 shared between lists).
+local TENANT, tenants_k, tenant_i = {}, 1, 0
+
+--- init_worker: the first `max` lists: every 4-combination of the tenant CAs in
+-- lexicographic order, each with the root first.
+function _M.init_tenants(pki_dir, max)
+  local function read(path)
+    local f = assert(io.open(path))
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  local root = read(pki_dir .. "/root.pem")
+  local t = {}
+  for i = 1, 24 do
+    t[i] = read(pki_dir .. "/tenants/t" .. i .. ".pem")
+  end
+  local n = 0
+  for a = 1, 21 do
+    for b = a + 1, 22 do
+      for c = b + 1, 23 do
+        for d = c + 1, 24 do
+          n = n + 1
+          TENANT[n] = assert(ngx_ssl.parse_pem_cert(root .. t[a] .. t[b] .. t[c] .. t[d]))
+          if n == max then
+            return
+          end
+        end
+      end
+    end
+  end
+end
+
+--- /tenants?k=K: rotate over the first K lists from now on; each list is first passed
+-- once to request_client_certificate on a throwaway SSL, so the measurement sees the
+-- steady state of a worker that has met every tenant.
+function _M.set_tenants(k)
+  assert(k and k >= 1 and k <= #TENANT, "k out of range")
+  tenants_k, tenant_i = k, 0
+  local ctx = C.SSL_CTX_new(C.TLS_server_method())
+  for i = 1, k do
+    local ssl = C.SSL_new(ctx)
+    C.SSL_set_accept_state(ssl)
+    assert(tls.ssl.request_client_certificate(ssl, TENANT[i], 3))
+    C.SSL_free(ssl)
+  end
+  C.SSL_CTX_free(ctx)
+  local bytes, entries = tls.cache_usage("ca")
+  ngx.say("k=", k, " ca_cache_bytes=", bytes, " ca_cache_entries=", entries)
+end
+
+local function next_tenant()
+  tenant_i = tenant_i % tenants_k + 1
+  return TENANT[tenant_i]
+end
+
+function _M.tenant_candidate()
+  local ok, err = tls.request_client_certificate(next_tenant(), 3)
+  if not ok then
+    ngx.log(ngx.ERR, "request_client_certificate: ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+  ok, err = tls.disable_session_reuse()
+  if not ok then
+    ngx.log(ngx.ERR, "disable_session_reuse: ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+end
+
+function _M.tenant_b1()
+  local ssl = C.rct_bench_req_ssl(get_request())
+  if B1.b1_request_client_certificate(ssl, next_tenant(), 3, errp) ~= 0
+     or B1.b1_disable_session_reuse(ssl, errp) ~= 0
+  then
+    ngx.log(ngx.ERR, "b1: ", ffi_str(errp[0]))
+    return ngx.exit(ngx.ERROR)
+  end
+end
+
+--- /memory: what the memory measurement's request does (the chain and the verify
+-- result, as a plugin would), answering with a constant body.
+function _M.memory_request()
+  local pem = tls.get_full_client_certificate_chain()
+  local v = tls.get_client_verify()
+  if not pem or v ~= "SUCCESS" then
+    ngx.log(ngx.ERR, "memory request: chain ", tostring(pem and #pem), ", verify ", tostring(v))
+    return ngx.exit(500)
+  end
+  ngx.print("ok")
 end
 
 return _M
