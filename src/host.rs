@@ -40,9 +40,9 @@ impl Lib {
     }
 }
 
-/// One OpenSSL function this library imports, with the address the library calls: taking
-/// it reads the same dynamic relocation (same symbol, same version, same lookup scope)
-/// that the library's calls go through.
+/// One OpenSSL function this library imports, with the address the library calls: the
+/// dynamic linker resolves the address taken here from the same dynamic symbol (same name,
+/// same version, same lookup scope) as the library's calls.
 pub struct Import {
     /// The symbol name.
     pub name: &'static str,
