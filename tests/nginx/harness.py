@@ -6,9 +6,10 @@
 - `expect*()`: assertions with readable messages; `note()`: observations printed under the test.
 - `cases()`: parametrize a test; tests/nginx/run.py discovers and runs `test_*` functions.
 
-Config templates use `@name@` placeholders: `@port:NAME@` allocates a free port (read it back as
-`nginx.ports["NAME"]`); other names come from keyword arguments. Braces stay literal for nginx
-and Lua.
+Config templates use `@name@` placeholders: `@port:NAME@` allocates a free port, never one handed
+out before in the same run (read it back as `nginx.ports["NAME"]`); other names come from keyword
+arguments. A config whose placeholders share a port, or that listens on a fixed port, is refused
+before nginx starts. Braces stay literal for nginx and Lua.
 """
 
 import base64
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from pki import PKI
@@ -186,14 +188,69 @@ http {
 PLACEHOLDER = re.compile(r"@([a-z_]+)(?::([A-Za-z0-9_]+))?@")
 
 
-def free_port():
+# -- ports ------------------------------------------------------------------------------------------
+#
+# A port is free when the kernel gives it to bind(("127.0.0.1", 0)), but once that socket is
+# closed the kernel may give the same port again, to the next placeholder of the same config
+# (nginx then fails with "a duplicate default server", or, without default_server, silently
+# merges two server blocks into one) or to an nginx started while the first still runs. So
+# every port handed out is remembered for the life of the process (a run of run.py, of the
+# reliability runner, of the soak or of the packaging checks) and never handed out again.
+# Another process may still take a port between free_port() and nginx's bind(): Nginx.start()
+# then tries again with new ports.
+
+_ports_lock = threading.Lock()
+_handed_out = set()
+PORT_ATTEMPTS = 1000
+
+
+def _kernel_port():
+    """A port on 127.0.0.1 that nothing is bound to right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+def free_port():
+    """A free 127.0.0.1 port that this process has never handed out before."""
+    with _ports_lock:
+        for _ in range(PORT_ATTEMPTS):
+            port = _kernel_port()
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise TestFailure("no free port the harness has not handed out already (%d tries, %d handed out)"
+                      % (PORT_ATTEMPTS, len(_handed_out)))
+
+
+def check_ports(ports):
+    """Fail loudly when two @port:NAME@ names of one config have the same port."""
+    names = {}
+    for name, port in ports.items():
+        names.setdefault(port, []).append(name)
+    shared = ["%d for %s" % (port, ", ".join("@port:%s@" % n for n in sorted(ns)))
+              for port, ns in sorted(names.items()) if len(ns) > 1]
+    if shared:
+        raise TestFailure("nginx config gives one port to several placeholders: %s" % "; ".join(shared))
+
+
+LISTEN_PORT = re.compile(r"^\s*listen\s+(?:\S*:)?(\d+)[\s;]", re.M)
+
+
+def check_listen_ports(text, ports):
+    """Fail loudly when a config listens on a port the harness did not hand out for it (a
+    fixed port may be anybody's), or gives one port to several placeholders."""
+    check_ports(ports)
+    ours = set(ports.values())
+    stray = sorted({int(p) for p in LISTEN_PORT.findall(text)} - ours)
+    if stray:
+        raise TestFailure("nginx config listens on port(s) %s, not allocated by the harness (use "
+                          "@port:NAME@)" % ", ".join(map(str, stray)))
+
+
 def render(template, ports, values):
-    """Replace @port:NAME@ (allocating ports into `ports`) and @name@ (from `values`)."""
+    """Replace @port:NAME@ (allocating ports into `ports`) and @name@ (from `values`). Raises
+    TestFailure when `ports` ends up with one port under two names."""
     def sub(m):
         key, arg = m.group(1), m.group(2)
         if key == "port" and arg:
@@ -203,7 +260,9 @@ def render(template, ports, values):
         if arg is None and key in values:
             return str(values[key])
         raise KeyError("unknown placeholder %s in nginx config" % m.group(0))
-    return PLACEHOLDER.sub(sub, template)
+    text = PLACEHOLDER.sub(sub, template)
+    check_ports(ports)
+    return text
 
 
 class Nginx:
@@ -227,13 +286,15 @@ class Nginx:
         self.ports.clear()
         http_conf = render(http_conf, self.ports, values)
         main_conf = render(main_conf, self.ports, values)
+        text = render(NGINX_CONF, self.ports, {
+            "modules": nginx_modules_dir(), "worker_user": worker_user(),
+            "dir": self.dir, "log_level": _Run.log_level,
+            "repo": REPO, "lua_helpers": LUA_HELPERS,
+            "main_conf": main_conf, "http_conf": http_conf,
+        })
+        check_listen_ports(text, self.ports)
         with open(self.conf, "w") as f:
-            f.write(render(NGINX_CONF, self.ports, {
-                "modules": nginx_modules_dir(), "worker_user": worker_user(),
-                "dir": self.dir, "log_level": _Run.log_level,
-                "repo": REPO, "lua_helpers": LUA_HELPERS,
-                "main_conf": main_conf, "http_conf": http_conf,
-            }))
+            f.write(text)
 
     def __enter__(self):
         self.start()
