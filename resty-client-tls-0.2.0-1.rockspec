@@ -12,13 +12,13 @@
 --   $(luarocks show --rock-dir resty-client-tls)/kong/shim
 rockspec_format = "3.0"
 package = "resty-client-tls"
-version = "0.1.0-1"
+version = "0.2.0-1"
 
 source = {
   -- Placeholder until the project has a public home; `luarocks make` from a
   -- checkout never fetches it.
   url = "git+https://example.invalid/resty-client-tls.git",
-  tag = "v0.1.0",
+  tag = "v0.2.0",
 }
 
 description = {
