@@ -189,6 +189,9 @@ pub struct Copy {
     pub text: String,
     /// The file `SSL_new` lives in, when `dladdr` knows it.
     pub file: Option<String>,
+    /// `SSL_new` and `OpenSSL_version_num` live in one object: OpenSSL linked statically
+    /// into it (for a process, nginx built with `--with-openssl=DIR`).
+    pub one_object: bool,
 }
 
 /// Everything the decision needs, gathered once by [`facts`].
@@ -325,26 +328,37 @@ fn place(c: &Copy) -> String {
 /// library's OpenSSL calls all reach one copy of the right series and the process exposes
 /// no other, else the message to report (every problem found, then the fix).
 pub fn decide(f: &Facts) -> Result<(), String> {
-    let mut problems: Vec<String> = series_problem(f).into_iter().collect();
-    problems.extend(split_problems(f));
-    problems.extend(host_problem(f));
+    let (series, splits, host) = (series_problem(f), split_problems(f), host_problem(f));
+    let split_only = series.is_none() && host.is_none() && !splits.is_empty();
+    let problems: Vec<String> = series.into_iter().chain(splits).chain(host).collect();
     if problems.is_empty() {
         return Ok(());
     }
     let target = f.host.as_ref().unwrap_or(&f.ours);
     let file = place(target);
-    // A program holding OpenSSL itself is an nginx built with --with-openssl=DIR.
-    let how = if file.contains("libssl") {
-        "OPENSSL_DIR=<the prefix of that libssl> cargo build --release"
+    let fix = if split_only && target.one_object {
+        // The right series, linked into the program, but without some functions we call.
+        format!(
+            "{file} holds OpenSSL but not every function the library calls (those named outside it above): \
+             link it against a shared OpenSSL, or make it keep them (nginx: \
+             --with-ld-opt=\"-Wl,-u,<function>\" for each)"
+        )
+    } else if target.one_object {
+        format!(
+            "build the library against the OpenSSL the process uses, {} in {file}: build and install that \
+             same OpenSSL source (the nginx --with-openssl=DIR), then OPENSSL_DIR=<its prefix> cargo build --release",
+            target.text
+        )
     } else {
-        "build and install that same OpenSSL source (the nginx --with-openssl=DIR), then \
-         OPENSSL_DIR=<its prefix> cargo build --release"
+        format!(
+            "build the library against the OpenSSL the process uses, {} in {file}: \
+             OPENSSL_DIR=<the prefix of that libssl> cargo build --release",
+            target.text
+        )
     };
     Err(format!(
-        "resty-client-tls: refusing to mix OpenSSL copies: {}. Fix: build the library against the OpenSSL \
-         the process uses, {} in {file}: {how} (see docs/openssl.md)",
-        problems.join("; "),
-        target.text,
+        "resty-client-tls: refusing to mix OpenSSL copies: {}. Fix: {fix} (see docs/openssl.md)",
+        problems.join("; ")
     ))
 }
 
@@ -355,13 +369,13 @@ pub fn ours() -> Copy {
     let (version, text) = unsafe {
         (openssl_sys::OpenSSL_version_num(), cstr_lossy(openssl_sys::OpenSSL_version(openssl_sys::OPENSSL_VERSION)))
     };
-    Copy {
-        ssl_new,
-        version_fn: openssl_sys::OpenSSL_version_num as *const () as usize,
-        version,
-        text,
-        file: object_of(ssl_new).map(|(o, _)| o.file),
-    }
+    copy(ssl_new, openssl_sys::OpenSSL_version_num as *const () as usize, version, text)
+}
+
+fn copy(ssl_new: usize, version_fn: usize, version: c_ulong, text: String) -> Copy {
+    let (ssl, crypto) = (object_of(ssl_new).map(|(o, _)| o), object_of(version_fn).map(|(o, _)| o));
+    let one_object = matches!((&ssl, &crypto), (Some(s), Some(c)) if s.base == c.base);
+    Copy { ssl_new, version_fn, version, text, file: ssl.map(|o| o.file), one_object }
 }
 
 /// The copy the process's global namespace resolves to, if any.
@@ -388,13 +402,7 @@ pub fn host() -> Option<Copy> {
         let text: extern "C" fn(c_int) -> *const c_char = std::mem::transmute(version_str);
         (num(), cstr_lossy(text(openssl_sys::OPENSSL_VERSION)))
     };
-    Some(Copy {
-        ssl_new: ssl_new as usize,
-        version_fn: version_num as usize,
-        version,
-        text,
-        file: object_of(ssl_new as usize).map(|(o, _)| o.file),
-    })
+    Some(copy(ssl_new as usize, version_num as usize, version, text))
 }
 
 /// Where each of [`OPENSSL_IMPORTS`] resolves.
@@ -506,6 +514,7 @@ mod tests {
             version,
             text: text.to_owned(),
             file: Some(format!("/lib/libssl-{ssl_new:x}.so")),
+            one_object: false,
         }
     }
 
@@ -605,6 +614,7 @@ mod tests {
         let mut f = one_copy();
         f.ours = copy(0x5100, V111W, "OpenSSL 1.1.1w  11 Sep 2023");
         f.ours.file = Some("/usr/sbin/nginx".to_owned());
+        f.ours.one_object = true;
         f.host = Some(f.ours.clone());
         let nginx = obj(0x5000, "/usr/sbin/nginx");
         f.bindings = bound(nginx.clone(), nginx);
@@ -660,6 +670,21 @@ mod tests {
         );
         assert!(msg.contains("libcrypto calls resolve into 2 different objects"), "{msg}");
         assert!(msg.contains("/lib/libcrypto.so.3 (X509_free)"), "{msg}");
+    }
+
+    #[test]
+    fn a_static_copy_lacking_functions_gets_its_own_fix() {
+        // The right series linked into the program, two functions missing from it.
+        let mut f = one_copy();
+        let nginx = obj(0x5000, "/usr/sbin/nginx");
+        f.bindings = bound(nginx.clone(), nginx);
+        f.ours.file = Some("/usr/sbin/nginx".to_owned());
+        f.ours.one_object = true;
+        f.host = Some(f.ours.clone());
+        rebind(&mut f, "X509_cmp", obj(0x20_0000, "/lib/libcrypto.so.3"), true);
+        let msg = decide(&f).unwrap_err();
+        assert!(msg.contains("Fix: /usr/sbin/nginx holds OpenSSL but not every function the library calls"), "{msg}");
+        assert!(msg.contains("--with-ld-opt=\"-Wl,-u,<function>\""), "{msg}");
     }
 
     #[test]
@@ -731,6 +756,7 @@ mod tests {
         // copy we call, every import a real definition in libssl.so or libcrypto.so.
         let f = facts();
         assert!(f.host.is_some(), "the test binary exports OpenSSL through libssl.so");
+        assert!(!f.ours.one_object, "libssl.so and libcrypto.so are two objects");
         assert_eq!(f.compiled.map(|c| series(c).0), Some(series(f.ours.version).0));
         for b in &f.bindings {
             let file = &b.object.as_ref().expect("dladdr knows every import").file;
