@@ -537,7 +537,7 @@ fn cns(chain: &Option<String>) -> String {
         .unwrap()
         .iter()
         .map(|c| match c.subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next() {
-            Some(cn) => cn.data().as_utf8().unwrap().to_string(),
+            Some(cn) => cn.data().to_string().unwrap(),
             None => "?".to_owned(),
         })
         .collect();
