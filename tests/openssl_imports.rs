@@ -9,11 +9,11 @@ use std::process::Command;
 
 use resty_client_tls::host::{self, Lib, OPENSSL_IMPORTS};
 
-/// target/<profile>, where cargo put the cdylib next to this test's deps/ folder.
+/// The cdylib built for this test run: target/<profile>/deps/, beside the test binary (the
+/// copy in target/<profile>/ is refreshed by `cargo build`, not necessarily by `cargo test`).
 fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let lib = dir.join("libresty_client_tls.so");
+    let lib = exe.parent().expect("target/<profile>/deps/<test>").join("libresty_client_tls.so");
     assert!(lib.exists(), "no {}", lib.display());
     lib
 }
