@@ -150,6 +150,8 @@ http {
     keepalive_timeout 300s;
     lua_package_path "$REPO/lua-bindings/?.lua;$HERE/lua/?.lua;;";
     lua_package_cpath "$REPO/target/release/lib?.so;;";
+    # As a gateway with thousands of tenants would: room for every list in the CA cache.
+    init_by_lua_block { require("resty.client_tls").cache_limit("ca", 512 * 1024 * 1024) }
     init_worker_by_lua_block {
         require("rct_bench").init("$OUT/libb1.so", "$PKI")
         require("rct_bench").init_tenants("$PKI", ${TENANT_KS[-1]})

@@ -56,9 +56,11 @@
 #define RESTY_CLIENT_TLS_CACHE_CHAIN 1
 
 /**
- * Default byte limit of the CA-list cache of each worker: about 4000 lists of 5 CAs.
+ * Default byte limit of the CA-list cache of each worker: about 1700 lists of 5 CAs
+ * at their upper estimate (36 KiB each when the cache alone holds their certificates;
+ * about 2 KiB of real memory when the caller keeps its parsed lists, as Kong does).
  */
-#define RESTY_CLIENT_TLS_CA_CACHE_BYTES (16 << 20)
+#define RESTY_CLIENT_TLS_CA_CACHE_BYTES (64 << 20)
 
 /**
  * Default byte limit of the chain cache of each worker: about 300 distinct 3-certificate

@@ -18,8 +18,10 @@ pub const RESTY_CLIENT_TLS_CACHE_CA: i32 = 0;
 /// Selects the cache of the encoded chains of `get_full_client_certificate_chain`.
 pub const RESTY_CLIENT_TLS_CACHE_CHAIN: i32 = 1;
 
-/// Default byte limit of the CA-list cache of each worker: about 4000 lists of 5 CAs.
-pub const RESTY_CLIENT_TLS_CA_CACHE_BYTES: usize = 16 << 20;
+/// Default byte limit of the CA-list cache of each worker: about 1700 lists of 5 CAs
+/// at their upper estimate (36 KiB each when the cache alone holds their certificates;
+/// about 2 KiB of real memory when the caller keeps its parsed lists, as Kong does).
+pub const RESTY_CLIENT_TLS_CA_CACHE_BYTES: usize = 64 << 20;
 /// Default byte limit of the chain cache of each worker: about 300 distinct 3-certificate
 /// chains.
 pub const RESTY_CLIENT_TLS_CHAIN_CACHE_BYTES: usize = 2 << 20;

@@ -343,6 +343,7 @@ function _M.memory_request()
     ngx.log(ngx.ERR, "memory request: chain ", tostring(pem and #pem), ", verify ", tostring(v))
     return ngx.exit(500)
   end
+  ngx.header["Content-Length"] = 2
   ngx.print("ok")
 end
 

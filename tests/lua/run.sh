@@ -41,6 +41,7 @@ fi
 
 run low_layer "$luajit" test_low_layer.lua
 run handshake "$luajit" test_handshake.lua
+run "cache memory" "$luajit" test_cache_memory.lua
 run "pdk (lua-nginx-module 0.10.13: no get_req_ssl_pointer)" "$luajit" test_pdk_old_module.lua
 run "kong drop-in (lua-nginx-module 0.10.13)" "$luajit" test_kong.lua
 
@@ -67,6 +68,11 @@ if command -v "$cc_" >/dev/null 2>&1; then
     env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_kong.lua
   run "kong drop-in: what its calls do to a handshake" \
     env RCT_SHIM="$shim_dir/shim2.so" RCT_NGX_LUA_VERSION=10029 "$luajit" test_kong_calls.lua
+  mkdir -p "$shim_dir/refuse" "$shim_dir/lacking"
+  "$cc_" -shared -fPIC -O2 -DREFUSE -o "$shim_dir/refuse/libresty_client_tls.so" "$here/fake_lib.c" \
+    && "$cc_" -shared -fPIC -O2 -o "$shim_dir/lacking/libresty_client_tls.so" "$here/fake_lib.c" \
+    || { echo "FAILED: cannot build the stand-in libraries"; failed=$((failed + 1)); }
+  run "loading: a refusing library, _VERSION" env RCT_FAKE_LIBS="$shim_dir" "$luajit" test_load.lua
 else
   echo "FAILED pdk tests: no C compiler (set CC, or run tools/install-deps.sh)"
   failed=$((failed + 1))
