@@ -96,7 +96,7 @@ RCT_OSSL_LIB := $(or $(OPENSSL_LIB_DIR),$(if $(OPENSSL_DIR),$(OPENSSL_DIR)/lib))
 # package.cpath entry), unless both are one directory.
 RCT_LUA_LINK := $(if $(filter-out $(abspath $(LIBDIR)),$(abspath $(LUA_CLIBDIR))),$(LUA_CLIBDIR)/libresty_client_tls.so)
 
-.PHONY: install uninstall test-packaging
+.PHONY: install uninstall test-packaging deb
 
 install:
 	@test -f $(LIB) || $(CARGO) build --release
@@ -128,7 +128,16 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/kong-shim/resty $(DESTDIR)$(DATADIR)/kong-shim $(DESTDIR)$(DATADIR) 2>/dev/null
 
 # make install/uninstall into temp prefixes, the C example built with pkg-config, the
-# installed Lua module in nginx, the Kong shim, the rockspec (luarocks make, offline), an
-# OPENSSL_DIR build, the API docs. Ends with "N passed, N failed".
+# installed Lua module in nginx, the Kong shim and Kong's call patterns, the version in
+# every file, the rockspec (luarocks make, offline), an OPENSSL_DIR build, the API docs,
+# the Debian package (tests/packaging/deb.sh: installs and purges it; needs root).
+# Ends with "N passed, N failed".
 test-packaging: build
 	bash tests/packaging/run.sh
+
+# -- Debian package (docs/debian.md) ------------------------------------------------------
+# target/deb/resty-client-tls_<version>_<arch>.deb, for the Debian release this runs on
+# (its Depends come from this system's dpkg database). Other releases: build it in their
+# chroot, `RCT_MATRIX_SUITES=deb tools/matrix.sh trixie sid` (builds and tests it there).
+deb: build
+	bash tools/deb.sh target/deb

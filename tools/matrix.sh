@@ -201,6 +201,10 @@ run_release() {
             lua) cmd='bash tests/lua/run.sh' ;;
             nginx) cmd='python3 tests/nginx/run.py' ;;
             valgrind) cmd='bash tests/reliability/valgrind.sh' ;;
+            # The Debian package built in this release, installed with apt-get, the Kong
+            # example run on it, removed and purged (not a default suite: it installs
+            # into the chroot). RCT_MATRIX_SUITES=deb tools/matrix.sh trixie sid
+            deb) cmd='bash tests/packaging/deb.sh' ;;
             *) cmd="$s" ;;
         esac
         local start=$(date +%s)

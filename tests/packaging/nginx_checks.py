@@ -9,6 +9,14 @@ instead of the checkout's lua-bindings/ and target/release/. CHECK:
   kong        kong/example/nginx.conf (paths pointed at the tree): Kong's call pattern
               through kong.client.tls and through the resty.kong.tls shim
   kong-shim   the shim's phases, errors and signatures, as resty.kong.tls has them
+  kong-patterns
+              Kong's two call patterns through the shim: current Kong (3.1 on:
+              ngx.ssl.verify_client(ca, 0), then resty.kong.tls for reuse and the chain)
+              and older Kong (resty.kong.tls.request_client_certificate +
+              set_client_ca_list); get_request_ssl_pointer, and get_ssl_pointer on a
+              real cosocket
+LUA_PATH "default" (with LUA_CPATH "default"): no lua_package_path/cpath lines at all, so
+nginx uses its lua module's built-in paths (the Debian package's case).
 Exit status 0 when the check passed; the failure is printed otherwise.
 """
 
@@ -33,13 +41,16 @@ DISABLED = "API disabled in the current context"
 
 def set_lua_paths(conf_text, lua_path, lua_cpath):
     """Point lua_package_path/cpath at the installed tree only (plus the defaults, `;;`,
-    where lua-resty-core lives), dropping the checkout's lua-bindings/ and target/."""
-    text, n1 = re.subn(r"^(\s*)lua_package_path\s.*$",
-                       lambda m: '%slua_package_path "%s;;";' % (m.group(1), lua_path), conf_text,
-                       flags=re.M)
-    text, n2 = re.subn(r"^(\s*)lua_package_cpath\s.*$",
-                       lambda m: '%slua_package_cpath "%s;;";' % (m.group(1), lua_cpath), text,
-                       flags=re.M)
+    where lua-resty-core lives), dropping the checkout's lua-bindings/ and target/.
+    "default": remove both lines, leaving the lua module's built-in paths."""
+    def line(directive, value):
+        if value == "default":
+            return lambda m: "%s# %s: the lua module's default" % (m.group(1), directive)
+        return lambda m: '%s%s "%s;;";' % (m.group(1), directive, value)
+    text, n1 = re.subn(r"^(\s*)lua_package_path\s.*$", line("lua_package_path", lua_path),
+                       conf_text, flags=re.M)
+    text, n2 = re.subn(r"^(\s*)lua_package_cpath\s.*$", line("lua_package_cpath", lua_cpath),
+                       text, flags=re.M)
     if n1 != 1 or n2 != 1:
         raise TestFailure("expected one lua_package_path and one lua_package_cpath line, got %d, %d"
                           % (n1, n2))
@@ -123,7 +134,8 @@ INSTALLED_SERVER = """\
 def check_installed(lua_path, lua_cpath):
     pki = harness.pki()
     server = pki.server("localhost")
-    root = tree_root(lua_path)
+    # "default": the Debian package's tree, where Debian's lua module looks by default.
+    root = "/usr/share/lua/5.1" if lua_path == "default" else tree_root(lua_path)
     with InstalledNginx(INSTALLED_SERVER, lua_path, lua_cpath, server_cert=server.cert,
                         server_key=server.key, ca=pki.root.cert) as ng:
         port = ng.ports["main"]
@@ -168,6 +180,8 @@ def example_template(lua_prefix, extra_servers=""):
     with open(EXAMPLE) as f:
         text = f.read()
     text = text.replace("/usr/lib/nginx/modules/", harness.nginx_modules_dir() + "/")
+    if lua_prefix == "default":
+        text = set_lua_paths(text, "default", "default")
     text = re.sub(r'"[^"\n]*"', lambda m: m.group(0).replace("/usr/local/", lua_prefix + "/")
                   if "lua/5.1" in m.group(0) or "kong-shim" in m.group(0) else m.group(0), text)
     for port, name in (("8443", "pdk"), ("8444", "shim")):
@@ -333,7 +347,7 @@ def check_kong_shim(lua_prefix):
         expect_eq(got.get("same"), ["true"], "shim returns resty.client_tls.kong")
         for key in ("request", "disable"):
             expect(DISABLED in got[key][0], "%s in content: %s", key, got[key])
-        expect(re.search(r"raise:.*set_upstream_ssl_verify needs lua-kong-nginx-module",
+        expect(re.search(r"raise:.*set_upstream_ssl_verify: not provided by resty-client-tls \(",
                          got["upstream"][0]), "upstream function: %s", got["upstream"])
         expect_eq(got.get("chain_md5"), [md5(pki.good.expected_chain())], "chain in content")
         expect(got["cert.chain"][0].startswith("false ") and DISABLED in got["cert.chain"][0],
@@ -347,6 +361,173 @@ def check_kong_shim(lua_prefix):
         r = clients.curl_one(ng.ports["plain"], "/", scheme="http")
         expect_eq(body_fields(r).get("plain"),
                   ["nil,connection is not TLS or TLS support for Nginx not enabled"], "plain HTTP")
+
+
+# -- kong-patterns: Kong's call patterns through the shim ---------------------------------------
+
+PATTERN_SERVERS = """
+    init_by_lua_block {
+        -- A "plugin configuration": the CAs to hint and verify against, parsed once.
+        local f = assert(io.open("@ca_file@"))
+        kong_ca = assert(require("ngx.ssl").parse_pem_cert(f:read("*a")))
+        f:close()
+
+        -- What the content handlers below report, one key=value per line.
+        function rct_kong_report()
+            local kong_tls = require "resty.kong.tls"
+            local tls = require "resty.client_tls"
+            local chain, err = kong_tls.get_full_client_certificate_chain()
+            ngx.say("impl=", kong_tls._IMPLEMENTATION)
+            ngx.say("module=", debug.getinfo(kong_tls.get_ssl_pointer, "S").source:sub(2))
+            ngx.say("chain_md5=", chain and ngx.md5(chain) or "nil")
+            ngx.say("chain_err=", tostring(err))
+            ngx.say("var_verify=", ngx.var.ssl_client_verify)
+            ngx.say("pdk_verify=", tls.new().get_client_verify())
+            local p, perr = kong_tls.get_request_ssl_pointer()
+            ngx.say("pointer_type=", tostring(p and require("ffi").typeof(p)), ",", tostring(perr))
+            local via = p and tls.ssl.get_full_client_certificate_chain(p)
+            ngx.say("pointer_chain_md5=", via and ngx.md5(via) or "nil")
+            ngx.say("cert_phase_pointer=", tostring(ngx.shared.rct:get("cert_phase_pointer")))
+
+            local sock = ngx.socket.tcp()
+            sock:settimeout(5000)
+            assert(sock:connect("127.0.0.1", @port:upstream@))
+            assert(sock:sslhandshake(nil, "localhost", false))
+            ngx.say("sock_method=", type(sock.getsslpointer))
+            local ok, sp, serr = pcall(kong_tls.get_ssl_pointer, sock)
+            if ok then
+                local v = sp and tls.ssl.get_session_info(sp)
+                ngx.say("sock=pointer ", tostring(sp ~= nil), " ", tostring(serr),
+                        " resumed=", tostring(v and v.resumed))
+            else
+                ngx.say("sock=raise ", tostring(sp))
+            end
+            sock:close()
+        end
+    }
+
+    # Kong 3.1 and later: kong.client.tls.request_client_certificate(ca) is
+    # ngx.ssl.verify_client(ca, 0); reuse and the chain come from resty.kong.tls.
+    server {
+        listen 127.0.0.1:@port:current@ ssl;
+        server_name localhost;
+        ssl_certificate @server_cert@;
+        ssl_certificate_key @server_key@;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:current:1m;
+        ssl_certificate_by_lua_block {
+            local kong_tls = require "resty.kong.tls"
+            assert(require("ngx.ssl").verify_client(kong_ca, 0))
+            assert(kong_tls.disable_session_reuse())
+            local p, err = kong_tls.get_request_ssl_pointer()
+            ngx.shared.rct:set("cert_phase_pointer", tostring(p ~= nil) .. " " .. tostring(err))
+        }
+        location / {
+            content_by_lua_block { rct_kong_report() }
+        }
+    }
+
+    # Kong 1.3 to 3.0, and plugins written against lua-kong-nginx-module 0.3:
+    # resty.kong.tls.request_client_certificate() then set_client_ca_list(ca).
+    server {
+        listen 127.0.0.1:@port:older@ ssl;
+        server_name localhost;
+        ssl_certificate @server_cert@;
+        ssl_certificate_key @server_key@;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:older:1m;
+        ssl_certificate_by_lua_block {
+            local kong_tls = require "resty.kong.tls"
+            assert(kong_tls.request_client_certificate())
+            assert(kong_tls.set_client_ca_list(kong_ca))
+            assert(kong_tls.disable_session_reuse())
+        }
+        location / {
+            content_by_lua_block { rct_kong_report() }
+        }
+    }
+
+    # A TLS server for the cosocket of get_ssl_pointer, and a plain one.
+    server {
+        listen 127.0.0.1:@port:upstream@ ssl;
+        server_name localhost;
+        ssl_certificate @server_cert@;
+        ssl_certificate_key @server_key@;
+        location / { return 200 "upstream\\n"; }
+    }
+    server {
+        listen 127.0.0.1:@port:plain@;
+        location / {
+            content_by_lua_block {
+                local p, err = require("resty.kong.tls").get_request_ssl_pointer()
+                ngx.say("pointer=", tostring(p), ",", tostring(err))
+            }
+        }
+    }
+
+"""
+
+# lua-kong-nginx-module's tls.lua functions that the drop-in does not provide.
+NOT_PROVIDED = ("set_upstream_cert_and_key", "set_upstream_ssl_trusted_store",
+                "set_upstream_ssl_verify", "set_upstream_ssl_verify_depth",
+                "set_upstream_ssl_sans_dnsnames", "set_upstream_ssl_sans_uris",
+                "disable_proxy_ssl")
+
+
+def check_kong_patterns(lua_path, lua_cpath):
+    from test_basics import DEPTH_EXCEEDED   # the FAILED: strings of depth 0, per OpenSSL
+    pki = harness.pki()
+    server = pki.server("localhost")
+    ca_file = os.path.join(harness._Run.tmp, "kong-ca.pem")
+    with open(ca_file, "wb") as f:
+        for c in (pki.int, pki.root):
+            with open(c.cert, "rb") as src:
+                f.write(src.read())
+    tmp = os.path.join(harness._Run.tmp, "sessions")
+    os.makedirs(tmp, exist_ok=True)
+    with InstalledNginx(PATTERN_SERVERS, lua_path, lua_cpath, server_cert=server.cert,
+                        server_key=server.key, ca_file=ca_file) as ng:
+        good_md5 = md5(pki.good.expected_chain())
+        for name, verify in (("current", DEPTH_EXCEEDED),
+                             ("older", "|".join(map(re.escape, sorted(
+                                 pki.expected_verify_any(pki.good, [pki.int, pki.root])))))):
+            port = ng.ports[name]
+            r = clients.curl_one(port, "/", client=pki.good)
+            expect_eq(r.status, 200, "%s: status" % name)
+            got = body_fields(r)
+            expect_eq(got["impl"], ["resty-client-tls"], "%s: resty.kong.tls is the shim" % name)
+            expect_eq(got["chain_md5"], [good_md5], "%s: chain through resty.kong.tls" % name)
+            expect_eq(got["chain_err"], ["nil"], "%s: chain error" % name)
+            expect(re.fullmatch(verify, got["var_verify"][0]),
+                   "%s: $ssl_client_verify %s, expected %s", name, got["var_verify"], verify)
+            expect_eq(got["pdk_verify"], got["var_verify"], "%s: new().get_client_verify()" % name)
+            expect_eq(got["pointer_chain_md5"], [good_md5],
+                      "%s: chain read through get_request_ssl_pointer()" % name)
+            expect(got["pointer_type"][0].startswith("ctype<void *>,nil"),
+                   "%s: get_request_ssl_pointer: %s", name, got["pointer_type"])
+            # the cosocket: a clear error on a lua module without tcpsock:getsslpointer()
+            if got["sock_method"] == ["nil"]:
+                expect(re.match(r"raise .*get_ssl_pointer: not available with this "
+                                r"lua-nginx-module: .*0\.10\.30", got["sock"][0]),
+                       "%s: get_ssl_pointer on a cosocket: %s", name, got["sock"])
+            else:
+                expect(got["sock"][0].startswith("pointer true nil resumed=false"),
+                       "%s: get_ssl_pointer with tcpsock:getsslpointer(): %s", name, got["sock"])
+            harness.note("%s: resty.kong.tls from %s, verify %s; cosocket: %s", name,
+                         got["module"][0], got["var_verify"][0], got["sock"][0])
+
+            r = clients.curl_one(port, "/")
+            got = body_fields(r)
+            expect_eq((got["chain_md5"], got["chain_err"], got["var_verify"]),
+                      (["nil"], ["nil"], ["NONE"]), "%s: no client certificate" % name)
+            sc = clients.s_client(port, client=pki.good)
+            expect_eq(sc.ca_names, [pki.int.subject, pki.root.subject], "%s: CA names sent" % name)
+            for mode in ("tls1.3", "tls1.2", "tls1.2-noticket"):
+                expect_not_resumed(port, tmp, mode, name)
+        expect_eq(body_fields(clients.curl_one(ng.ports["current"], "/", client=pki.good))
+                  ["cert_phase_pointer"], ["true nil"], "get_request_ssl_pointer in ssl_cert")
+        r = clients.curl_one(ng.ports["plain"], "/", scheme="http")
+        expect_eq(body_fields(r).get("pointer"), ["nil,no ssl object"], "plain HTTP pointer")
 
 
 def main(argv):
@@ -370,6 +551,8 @@ def main(argv):
             check_kong(lua_prefix)
         elif check == "kong-shim":
             check_kong_shim(lua_prefix)
+        elif check == "kong-patterns":
+            check_kong_patterns(lua_path, lua_cpath)
         else:
             print("unknown check %s" % check, file=sys.stderr)
             return 2

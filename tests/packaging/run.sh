@@ -9,12 +9,21 @@
 #   nginx-installed   ... and in nginx: a real mTLS request (tests/packaging/nginx_checks.py)
 #   kong-example      kong/example/nginx.conf on the installed tree: Kong's call pattern
 #   kong-shim         resty.kong.tls phases, errors and signatures through the shim
+#   kong-patterns     Kong's current call pattern (ngx.ssl.verify_client(ca, 0), then
+#                     resty.kong.tls) and the older one (request_client_certificate +
+#                     set_client_ca_list) through the shim; get_request_ssl_pointer,
+#                     get_ssl_pointer on a real cosocket
+#   version           one version: Cargo.toml, resty_client_tls_version(), _VERSION, the
+#                     rockspec, the .pc file, CHANGELOG.md and the Debian changelog agree
 #   uninstall         make uninstall leaves none of the installed files
 #   luarocks          luarocks make of a copy of the checkout into a temp tree, offline;
 #                     loaded by LuaJIT and nginx from that tree; luarocks remove
 #   openssl-dir       cargo build with OPENSSL_DIR pointing at a copy of the system OpenSSL:
 #                     the build, the link (NEEDED, RUNPATH, ldd) and the load use that copy
 #   docs              every C export and Lua function documented (tests/packaging/check_docs.py)
+#   deb               the Debian package as a user meets it (tests/packaging/deb.sh): make deb,
+#                     apt-get install, C/LuaJIT/nginx (the Kong example, no package path
+#                     lines), apt-get remove and purge leave every file list as it was
 #
 # Ends with "N passed, N failed"; exits non-zero when anything failed. Missing tools are
 # failures, never skips. PACKAGING_KEEP=1 keeps the temp dir.
@@ -173,6 +182,40 @@ t_kong_shim() {
     "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" kong-shim "$PY_LUA_PATH" "$PY_LUA_CPATH"
 }
 
+t_kong_patterns() {
+    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" kong-patterns \
+        "$P/share/resty-client-tls/kong-shim/?.lua;$PY_LUA_PATH" "$PY_LUA_CPATH"
+}
+
+t_version() {
+    [ -n "$VERSION" ] || fail "no version in Cargo.toml"
+    # The library and the Lua module, as installed.
+    local got
+    got=$(LUA_PATH="$PY_LUA_PATH;;" LUA_CPATH="$PY_LUA_CPATH;;" luajit -e '
+        local ffi = require "ffi"
+        local t = require "resty.client_tls"
+        ffi.cdef "const char *resty_client_tls_version(void);"
+        local lib = ffi.load(os.getenv("P") .. "/lib/libresty_client_tls.so")
+        io.write(t._VERSION, " ", ffi.string(lib.resty_client_tls_version()), " ",
+                 require("resty.client_tls.kong")._VERSION)')
+    [ "$got" = "$VERSION $VERSION $VERSION" ] ||
+        fail "_VERSION, resty_client_tls_version() and the Kong module's _VERSION: $got; Cargo.toml: $VERSION"
+    # The rockspec: its file name and its version field.
+    local rocks
+    rocks=$(ls resty-client-tls-*.rockspec)
+    [ "$rocks" = "resty-client-tls-$VERSION-1.rockspec" ] || fail "rockspec(s): $rocks"
+    grep -qx "version = \"$VERSION-1\"" "$rocks" || fail "$rocks: version is not $VERSION-1"
+    grep -q "tag = \"v$VERSION\"" "$rocks" || fail "$rocks: tag is not v$VERSION"
+    # CHANGELOG.md (Keep a Changelog): the newest release section is this version.
+    [ "$(grep -m1 -oP '^## \[\K[0-9][^]]*(?=\] - [0-9]{4}-[0-9]{2}-[0-9]{2}$)' CHANGELOG.md)" = "$VERSION" ] ||
+        fail "the newest release in CHANGELOG.md is not [$VERSION] - YYYY-MM-DD"
+    # The Debian changelog's newest entry.
+    [ "$(head -n 1 pkg/debian/changelog | sed -n 's/^resty-client-tls (\([^)]*\)).*/\1/p')" = "$VERSION" ] ||
+        fail "pkg/debian/changelog does not start with resty-client-tls ($VERSION)"
+    echo "note: version $VERSION everywhere"
+}
+export P
+
 t_uninstall() {
     need_file "$P/lib/libresty_client_tls.so"
     make --no-print-directory uninstall PREFIX="$P"
@@ -272,6 +315,10 @@ t_openssl_dir() {
     echo "note: linked against $ossl/lib (RUNPATH), libssl.so.3 resolved there"
 }
 
+t_deb() {
+    bash tests/packaging/deb.sh
+}
+
 t_docs() {
     "$PYTHON" tests/packaging/check_docs.py "$LIB"
 }
@@ -285,10 +332,13 @@ run luajit t_luajit
 run nginx-installed t_nginx_installed
 run kong-example t_kong_example
 run kong-shim t_kong_shim
+run kong-patterns t_kong_patterns
+run version t_version
 run uninstall t_uninstall
 run luarocks t_luarocks
 run openssl-dir t_openssl_dir
 run docs t_docs
+run deb t_deb
 
 if [ "$failed" -eq 0 ] && [ -z "${PACKAGING_KEEP:-}" ]; then
     rm -rf "$T"
