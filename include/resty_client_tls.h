@@ -170,9 +170,10 @@ int resty_client_tls_get_session_info(SSL *ssl, int *resumed, char *buf, size_t 
 int resty_client_tls_is_valid_client_verify(const char *v, size_t len);
 
 /**
- * Whether this library may be used in this process: RESTY_CLIENT_TLS_OK when the
- * OpenSSL it calls is the one the process exposes (or the process exposes none), else
- * RESTY_CLIENT_TLS_ERROR with `*err` naming both OpenSSL versions and files. Every
+ * Whether this library may be used in this process: RESTY_CLIENT_TLS_OK when every
+ * OpenSSL function the library calls reaches one OpenSSL copy, of the series it was
+ * built for, and that copy is the process's (or the process exposes none), else
+ * RESTY_CLIENT_TLS_ERROR with `*err` naming both OpenSSL versions, the objects and the fix. Every
  * other function makes the same check; the Lua module calls this one at `require`.
  *
  * # Safety
