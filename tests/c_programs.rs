@@ -34,10 +34,11 @@ impl Drop for Scratch {
     }
 }
 
-/// target/<profile>, where cargo put the cdylib next to this test's deps/ folder.
 fn lib_dir() -> PathBuf {
+    // target/<profile>/deps/: `cargo test` refreshes the cdylib there, beside this test;
+    // target/<profile>/ itself is refreshed only by `cargo build`.
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent().expect("target/<profile>/deps/<test>").to_path_buf()
 }
 
 /// Compiles `sources` (under tests/c/) into `out`, linked to the library.
