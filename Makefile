@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 LIB := target/release/libresty_client_tls.so
 
-.PHONY: all build deps demo test test-rust test-lua test-nginx test-reliability test-firstrun test-matrix soak-long fuzz bench lint clean
+.PHONY: all build deps demo test test-rust test-lua test-nginx test-operations test-reliability test-firstrun test-matrix soak-long fuzz bench lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: deps build
 
 # Rust unit and integration tests (real in-memory handshakes, the header check, the C
 # program), the Lua module under plain LuaJIT, then real nginx with real clients.
-test: deps build test-rust test-lua test-nginx test-packaging test-reliability test-firstrun
+test: deps build test-rust test-lua test-nginx test-operations test-packaging test-reliability test-firstrun
 
 test-rust:
 	$(CARGO) test --release
@@ -30,6 +30,12 @@ test-lua: build
 
 test-nginx: build
 	$(PYTHON) tests/nginx/run.py
+
+# nginx run as in production (~1 min): 2 and 4 workers, 20 reloads, a reload with an edited
+# CA file, a binary upgrade, a killed worker, lua_code_cache off, broken setups refused at
+# startup. Ends with "N passed, N failed".
+test-operations: build
+	$(PYTHON) tests/operations/run.py
 
 # Issue 5: memcheck/ASan runs, resumption attacks and bad input in nginx, the OpenSSL-copy
 # guard with two copies in one process, an injected panic, and the short soak.
@@ -45,7 +51,8 @@ test-firstrun: build
 
 # The platform matrix: Debian 11, 13 and sid chroots (OpenSSL 1.1.1, 3.5, 3.6), made once
 # with debootstrap and cached in /var/cache/resty-client-tls/matrix; in each, the library
-# built against that release's OpenSSL and the Rust, Lua, nginx and valgrind/ASan suites.
+# built against that release's OpenSSL and the Rust, Lua, nginx, valgrind/ASan, operations
+# and short-soak suites (the last two n/a on Debian 11: its lua module lacks the SSL pointer).
 # Needs root. One line per release, then "N passed, N failed". CI runs it after `make test`.
 test-matrix:
 	bash tools/matrix.sh

@@ -60,8 +60,11 @@
 -- `lua_package_cpath "<repo>/target/release/lib?.so;;"` works), then by
 -- `ffi.load("resty_client_tls")` (system linker path). At `require` time the
 -- module checks that the library shares the process's OpenSSL and raises the
--- library's message (naming both versions) if not.
+-- library's message (naming both versions) if not. A failed `require` can be
+-- retried: every later `require` raises the same message again.
 -- @module resty.client_tls
+
+local module_name = ...  -- the name require() loads this file under
 
 local ffi = require "ffi"
 
@@ -112,6 +115,18 @@ local OK, ERROR, AGAIN, DECLINED = 0, -1, -2, -5
 local LIB = "resty_client_tls"
 local NOT_TLS = "connection is not TLS or TLS support for Nginx not enabled"
 
+--- Raises an error that stops the module from loading. require() leaves a
+-- sentinel in package.loaded after a failed load, on which lua-resty-core's
+-- require raises "loop or previous error loading module" ever after (in nginx,
+-- on every later handshake of the worker): dropping it makes every later
+-- require raise this message again.
+local function load_error(msg)
+  if type(module_name) == "string" then
+    package.loaded[module_name] = nil
+  end
+  error(msg, 0)
+end
+
 
 --- Finds and loads the shared library; see "Loading" above.
 local function load_lib()
@@ -137,8 +152,8 @@ local function load_lib()
     return lib
   end
   tried[#tried + 1] = "ffi.load(\"" .. LIB .. "\") (" .. tostring(lib) .. ")"
-  error("resty.client_tls: cannot load lib" .. LIB .. ".so; tried:\n\t"
-        .. table.concat(tried, "\n\t"), 0)
+  load_error("resty.client_tls: cannot load lib" .. LIB .. ".so; tried:\n\t"
+             .. table.concat(tried, "\n\t"))
 end
 
 -- Kept in an upvalue for the life of the module: LuaJIT unloads an ffi.load
@@ -155,12 +170,12 @@ local resumedp = ffi_new("int[1]")
 do
   local ok, rc = pcall(function() return clib.resty_client_tls_openssl_check(errp) end)
   if not ok then
-    error("resty.client_tls: the library lacks resty_client_tls_openssl_check ("
-          .. tostring(rc) .. ")", 0)
+    load_error("resty.client_tls: the library lacks resty_client_tls_openssl_check ("
+               .. tostring(rc) .. ")")
   end
   if rc ~= OK then
-    error("resty.client_tls: " .. (errp[0] ~= nil and ffi_str(errp[0])
-                                   or "OpenSSL copy check failed"), 0)
+    load_error("resty.client_tls: " .. (errp[0] ~= nil and ffi_str(errp[0])
+                                        or "OpenSSL copy check failed"))
   end
 end
 
