@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 LIB := target/release/libresty_client_tls.so
 
-.PHONY: all build deps demo test test-rust test-lua test-nginx test-operations test-reliability test-firstrun test-matrix soak-long fuzz bench lint clean
+.PHONY: all build deps demo test test-rust test-lua test-nginx test-operations test-reliability test-firstrun test-matrix test-static-nginx soak-long fuzz bench lint clean
 
 all: build
 
@@ -56,6 +56,16 @@ test-firstrun: build
 # Needs root. One line per release, then "N passed, N failed". CI runs it after `make test`.
 test-matrix:
 	bash tools/matrix.sh
+
+# The OpenSSL-copy guard in real nginx binaries that embed OpenSSL statically: Debian's
+# nginx source rebuilt with --with-openssl= the 3.0 source (must work) and bullseye's
+# 1.1.1 source (must be refused). About 5 minutes the first time (two nginx builds,
+# cached in /var/cache/resty-client-tls/static-nginx), seconds afterwards. Needs root.
+STATIC_NGINX_DEPS := dpkg-dev libpcre2-dev zlib1g-dev libgeoip-dev libgd-dev libxslt1-dev libperl-dev
+test-static-nginx: build
+	@missing=$$(for p in $(STATIC_NGINX_DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	bash tests/reliability/static_nginx.sh
 
 # Not part of `make test`: the long soak (~16 min), the fuzzers (FUZZ_SECONDS per target,
 # needs `cargo install cargo-fuzz`), the benchmarks (~4 min; ratios, never pass/fail).

@@ -18,7 +18,7 @@
 # Every process started in a chroot is ended and every mount undone on every exit path.
 #
 # Env: RCT_MATRIX_CACHE, RCT_MATRIX_SUITES (default "rust lua nginx valgrind operations
-#      soak"), RCT_MATRIX_MIRROR (overrides the mirror read from apt's sources).
+#      soak"; also "deb"), RCT_MATRIX_MIRROR (overrides the mirror read from apt's sources).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -79,10 +79,14 @@ kill_chroot_procs() { # every process whose root is this chroot
     done
 }
 current_root=""
-# Every mount below the cache, deepest first: also those of parallel prepare jobs.
+# Every mount below the chroots of this run's releases, deepest first: also those of its
+# parallel prepare jobs, and none of another run's (two runs on different releases can go
+# on at once; two on one release cannot).
 sweep_mounts() {
-    local m
-    awk -v c="$cache/" 'index($2, c) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    local m rel
+    for rel in "${releases[@]}"; do
+        awk -v c="$cache/$rel/" 'index($2, c) == 1 { print $2 }' /proc/mounts
+    done | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null
     done
 }
@@ -157,6 +161,13 @@ vendor() {
     cp "$repo/Cargo.lock" "$v/.stamp"
 }
 
+# One run at a time per release (another run on the same release waits here): fd 9 holds
+# the lock of the release being worked on.
+lock_release() {
+    exec 9>"$cache/$1.lock"
+    flock 9
+}
+
 # Mounts what a run needs into the chroot of $1 and sets envs: the command prefix that
 # runs a command inside it with the host's toolchain and the vendored crates.
 envs=()
@@ -179,6 +190,7 @@ enter() {
 # Runs the suites inside one chroot; prints the per-release line.
 run_release() {
     local rel=$1 root="$cache/$1"
+    lock_release "$rel"
     local out="$cache/$rel.out"
     mkdir -p "$out"
     # A fresh copy of the working tree (tracked and untracked, not ignored): each release
@@ -252,6 +264,7 @@ pids=()
 for rel in "${releases[@]}"; do
     (
         current_root=""; mounted=()
+        lock_release "$rel"
         prepare "$rel" >"$cache/$rel.prepare.out" 2>&1
         rc=$?
         kill_chroot_procs "$cache/$rel"; cleanup_mounts
@@ -275,6 +288,7 @@ if [ $prepare_only = 1 ]; then
 fi
 vendor || die "cannot vendor the crates"
 if [ -n "$exec_cmd" ]; then
+    lock_release "${releases[0]}"
     enter "${releases[0]}" || exit 1
     "${envs[@]}" sh -c "cd /src/rct && $exec_cmd"
     exit
