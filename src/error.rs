@@ -101,7 +101,7 @@ pub(crate) fn test_hook_panic() {
     }
 }
 
-/// The buffer protocol of CONTRACT.md: `*buf_len` is an exact byte count (no NUL).
+/// The buffer protocol of the C header: `*buf_len` is an exact byte count (no NUL).
 /// The output is the concatenation of `parts`. When it does not fit, `*buf_len` becomes
 /// the size needed and the result is AGAIN, with `buf` untouched.
 ///

@@ -135,7 +135,7 @@ fn unique_sid_ctx(ssl_addr: usize) -> [u8; 32] {
 /// Whether this connection's session was resumed, and the server name (SNI) the session
 /// was first established under (`SSL_SESSION_get0_hostname`), if any. A resumed session
 /// keeps its original SNI, so a plugin can refuse a session made for another host
-/// (PITFALLS 2: OpenSSL resumes before SNI selects the server block).
+/// (OpenSSL resumes before SNI selects the server block: the class of CVE-2025-23419).
 pub fn session_info(ssl: &SslRef) -> (bool, Option<&[u8]>) {
     // SAFETY: getters on a live SSL; the hostname lives as long as the session.
     unsafe {

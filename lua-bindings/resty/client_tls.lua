@@ -157,7 +157,7 @@ local function load_lib()
 end
 
 -- Kept in an upvalue for the life of the module: LuaJIT unloads an ffi.load
--- library when its namespace is collected (PITFALLS 9). Never cache single
+-- library when its namespace is collected. Never cache single
 -- C functions from it; index `clib` at each call (LuaJIT's advice).
 local clib = load_lib()
 
@@ -281,7 +281,7 @@ local CA_EXPECTED = " (ca_certs must be nil, a STACK_OF(X509)* cdata or a"
                     .. " resty.openssl x509.chain object, got "
 
 --- Returns the `STACK_OF(X509)*` to pass (or nil), raising on anything else.
--- Anchoring (PITFALLS 9): the finalizer that frees the stack sits on the
+-- Anchoring: the finalizer that frees the stack sits on the
 -- cdata itself (`ffi.gc` in ngx.ssl and lua-resty-openssl; LuaJIT runs no
 -- __gc for tables), and that cdata is returned here and passed straight to
 -- the C function, so it stays reachable until the call returns. The library
@@ -362,7 +362,7 @@ end
 --- Session facts: `{ resumed = boolean, server_name = string|nil }`, where
 -- server_name is the SNI the session was first established under; on a
 -- resumed connection it may differ from the SNI/Host of this one (compare them
--- to refuse cross-host resumption, PITFALLS 2). Or `nil, err`.
+-- to refuse cross-host resumption). Or `nil, err`.
 local function session_info(ssl)
   local name, err = fetch(SESSION, ssl)
   if not name then
@@ -386,42 +386,6 @@ end
 ssl_api.is_valid_client_verify = is_valid_client_verify
 
 
---- The per-worker caches, bounded in bytes (see the C header): `which` is "ca" (the CA
--- lists of request_client_certificate) or "chain" (the encoded client chains).
--- @section caches
-
-local CACHES = { ca = 0, chain = 1 }
-local entriesp = ffi_new("size_t[1]")
-
-local function cache_id(which, fname)
-  local id = CACHES[which]
-  if not id then
-    error("bad argument #1 to '" .. fname .. "' (\"ca\" or \"chain\" expected, got "
-          .. tostring(which) .. ")", 3)
-  end
-  return id
-end
-
---- Sets the byte limit of a cache (process-wide: call it in init_by_lua) and returns the
--- previous one; without `bytes`, only returns the current limit. 0 turns the cache off.
-local function cache_limit(which, bytes)
-  local id = cache_id(which, "cache_limit")
-  if bytes == nil then
-    return tonumber(clib.resty_client_tls_cache_limit(id, ffi.cast("size_t", -1)))
-  end
-  if type(bytes) ~= "number" or bytes < 0 or bytes % 1 ~= 0 or bytes >= 2^53 then
-    error("bad argument #2 to 'cache_limit' (a byte count expected, got " .. tostring(bytes) .. ")", 2)
-  end
-  return tonumber(clib.resty_client_tls_cache_limit(id, bytes))
-end
-
---- Bytes (an estimate) and entries the calling worker's cache holds now.
-local function cache_usage(which)
-  local id = cache_id(which, "cache_usage")
-  local bytes = clib.resty_client_tls_cache_usage(id, entriesp)
-  return tonumber(bytes), tonumber(entriesp[0])
-end
-ssl_api.cache_limit, ssl_api.cache_usage = cache_limit, cache_usage
 
 
 --- PDK layer: the current request's SSL*, phase checks (needs OpenResty).
@@ -523,7 +487,7 @@ local function req_ssl()
   return ssl
 end
 
-local _M = { _VERSION = "0.2.0", ssl = ssl_api, cache_limit = cache_limit, cache_usage = cache_usage }
+local _M = { _VERSION = "0.2.0", ssl = ssl_api }
 
 --- Asks the client for a certificate (ssl_cert phase). `ca_certs`: see above;
 -- `depth`: optional verify depth beyond Kong's signature.
@@ -595,6 +559,43 @@ function _M.get_session_info()
   end
   return session_info(ssl)
 end
+
+--- The per-worker caches, bounded in bytes (see the C header): `which` is "ca" (the CA
+-- lists of request_client_certificate) or "chain" (the encoded client chains).
+-- @section caches
+
+local CACHES = { ca = 0, chain = 1 }
+local entriesp = ffi_new("size_t[1]")
+
+local function cache_id(which, fname)
+  local id = CACHES[which]
+  if not id then
+    error("bad argument #1 to '" .. fname .. "' (\"ca\" or \"chain\" expected, got "
+          .. tostring(which) .. ")", 3)
+  end
+  return id
+end
+
+--- Sets the byte limit of a cache (process-wide: call it in init_by_lua) and returns the
+-- previous one; without `bytes`, only returns the current limit. 0 turns the cache off.
+function _M.cache_limit(which, bytes)
+  local id = cache_id(which, "cache_limit")
+  if bytes == nil then
+    return tonumber(clib.resty_client_tls_cache_limit(id, ffi.cast("size_t", -1)))
+  end
+  if type(bytes) ~= "number" or bytes < 0 or bytes % 1 ~= 0 or bytes >= 2^53 then
+    error("bad argument #2 to 'cache_limit' (a byte count expected, got " .. tostring(bytes) .. ")", 2)
+  end
+  return tonumber(clib.resty_client_tls_cache_limit(id, bytes))
+end
+
+--- Bytes (an estimate) and entries the calling worker's cache holds now.
+function _M.cache_usage(which)
+  local id = cache_id(which, "cache_usage")
+  local bytes = clib.resty_client_tls_cache_usage(id, entriesp)
+  return tonumber(bytes), tonumber(entriesp[0])
+end
+
 
 --- A fresh table of the PDK functions: `kong.client.tls = require("resty.client_tls").new()`.
 function _M.new()

@@ -7,7 +7,7 @@ from harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_match
 # Hints and verify store used by most servers below: the intermediate and the root.
 STANDARD_CA = ("int", "root")
 # Verification stopped by the depth limit. OpenSSL 1.1.1 says "chain too long"; 3.x, whose
-# chain building stops at the limit, reports the missing issuer (PITFALLS 10).
+# chain building stops at the limit, reports the missing issuer.
 DEPTH_EXCEEDED = r"FAILED:(certificate chain too long|unable to get (local )?issuer certificate)"
 # A leaf whose issuer is unknown: the first error, then the one the lenient callback ends on.
 UNKNOWN_ISSUER = r"FAILED:unable to (get local issuer certificate|verify the first certificate)"

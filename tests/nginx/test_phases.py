@@ -1,4 +1,4 @@
-"""Every API function called from every phase: works where CONTRACT.md allows it, raises
+"""Every API function called from every phase: works in the phases the API documents, raises
 `function cannot be called in <phase> phase (only in: <phases>)` everywhere else."""
 
 import base64

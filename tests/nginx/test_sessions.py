@@ -1,6 +1,6 @@
 """Session resumption: disable_session_reuse() against every nginx cache/ticket setting, always
 beside a control server (same settings, reuse not disabled) proving that the very same client
-does resume; and resumption across SNI names (PITFALLS 1-4)."""
+does resume; and resumption across SNI names."""
 
 from clients import TLS_MODES, s_client_pair
 from harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_no_chain, note, pki,
@@ -138,7 +138,7 @@ def cross_sni(ng, mode, client):
 
 
 def check_session_info(report, resumed, server_name):
-    """get_session_info() (beyond CONTRACT.md, PITFALLS 2's helper) gives what a plugin needs
+    """get_session_info() (beyond Kong's API: the cross-host resumption helper) gives what a plugin needs
     to refuse a session made for another host: whether it was resumed and its original SNI."""
     if report["content.session"] == "unsupported":
         note("the module has no get_session_info(): not checked")
@@ -149,7 +149,7 @@ def check_session_info(report, resumed, server_name):
 
 @cases(**{m: m for m in TLS_MODES})
 def test_cross_sni_resumption(mode):
-    """PITFALLS 2: a full handshake on SNI a.test without a client certificate, then that
+    """Cross-host resumption: a full handshake on SNI a.test without a client certificate, then that
     session offered with SNI b.test, whose server{} requests one. Resumed: b.test sees no
     certificate at all. Not resumed: a real handshake with b.test's own verification."""
     client = pki().good
@@ -165,7 +165,7 @@ def test_cross_sni_resumption(mode):
 
 @cases(**{m: m for m in TLS_MODES})
 def test_cross_sni_resumption_foreign_cert(mode):
-    """PITFALLS 2, CVE-2025-23419 class: a.test trusts another CA and accepts a certificate from
+    """Cross-host resumption, CVE-2025-23419 class: a.test trusts another CA and accepts a certificate from
     it; a.test's session is then offered to b.test, which trusts only the test root. Records
     what b.test sees; the module must report the connection's real state (equal to
     $ssl_client_verify, leaf only when resumed)."""

@@ -47,7 +47,7 @@ def test_sni_vhosts():
 def test_host_differs_from_sni():
     """HTTP/1.1 on a connection negotiated for SNI a.test with Host: b.test. nginx serves it
     from b.test's server{}, whose certificate phase never ran on this connection: b.test must
-    see no certificate (plugins have to compare Host and SNI themselves: PITFALLS 12)."""
+    see no certificate (plugins have to compare Host and SNI themselves)."""
     with Nginx(vhosts_conf()) as ng:
         for mode in ("tls1.2", "tls1.3"):
             s = s_client(ng.ports["main"], "a.test", mode, client=pki().good, path="/info", host="b.test")

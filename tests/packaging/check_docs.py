@@ -12,6 +12,8 @@ usage: check_docs.py LIBRARY.so
   context lists exactly the phases the module accepts.
 - Kong shim: every function of kong/lua/resty/client_tls/kong.lua is named in docs/kong.md.
 - README: a newcomer finds the install, LuaRocks, Kong and OpenSSL instructions there.
+- The repository stands alone: no tracked file names a document the repository does not
+  contain (the project's private notes), and every relative Markdown link resolves.
 Prints each problem; exit status 1 when there is one.
 """
 
@@ -194,6 +196,36 @@ def check_readme():
             problem("README.md: nothing about %s (expected /%s/)", what, pattern)
 
 
+OUTSIDE = re.compile(r"CONTRACT\.md|PITFALLS|STYLE\.md|/work/shared")
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def check_references():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    checked = 0
+    for f in files:
+        if f == os.path.relpath(os.path.abspath(__file__), REPO):
+            continue  # this file names the patterns it looks for
+        path = os.path.join(REPO, f)
+        try:
+            text = open(path, encoding="utf-8").read()
+        except (UnicodeDecodeError, OSError):
+            continue
+        checked += 1
+        for m in OUTSIDE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            problem("%s:%d: names %r, which is not in the repository", f, line, m.group(0))
+        if f.endswith(".md"):
+            for m in LINK.finditer(text):
+                target = m.group(1)
+                if re.match(r"^[a-z]+:", target):
+                    continue
+                if not os.path.exists(os.path.join(os.path.dirname(path), target)):
+                    line = text.count("\n", 0, m.start()) + 1
+                    problem("%s:%d: link to %s, which does not exist", f, line, target)
+    return checked
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -202,10 +234,11 @@ def main(argv):
     funcs = check_lua()
     kong = check_kong()
     check_readme()
+    files = check_references()
     for p in problems:
         print(p)
-    print("note: %d C functions, %d Lua functions, %d shim functions checked"
-          % (len(declared), len(funcs), len(kong)))
+    print("note: %d C functions, %d Lua functions, %d shim functions, %d files' references checked"
+          % (len(declared), len(funcs), len(kong), files))
     return 1 if problems else 0
 
 

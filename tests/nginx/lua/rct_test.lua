@@ -30,7 +30,7 @@ local function describe(ok, value, err)
     return tostring(value)
 end
 
--- get_session_info() is an extension beyond CONTRACT.md: "resumed,<name>", "full,<name>",
+-- get_session_info() is an extension beyond Kong's API: "resumed,<name>", "full,<name>",
 -- "unsupported" when the module lacks it, or the failure.
 local function session_info()
     if not tls.get_session_info then
