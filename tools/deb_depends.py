@@ -60,9 +60,12 @@ def owner(path):
     for p in candidates:
         proc = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
         if proc.returncode == 0:
-            # "libssl3:amd64: /usr/lib/..." (diversions and alternatives put ", " lists)
-            pkg = proc.stdout.splitlines()[0].split(": ", 1)[0].split(",")[0].strip()
-            return pkg
+            # "libssl3:amd64: /usr/lib/...", or a list "pkg1, pkg2: path"; diversions come
+            # first as "diversion by libc6 from: ..." lines (trixie's /lib64 loader)
+            for line in proc.stdout.splitlines():
+                if line.startswith("diversion by ") or ": " not in line:
+                    continue
+                return line.split(": ", 1)[0].split(",")[0].strip()
     raise SystemExit("deb_depends: no package holds %s (tried %s)" % (path, ", ".join(candidates)))
 
 

@@ -138,6 +138,15 @@ t_contents() {
     pkg=${pkg%%:*}
     [[ ", $depends," == *", $pkg (>= "* ]] || fail "Depends '$depends' does not name $pkg (holds $libssl)"
     [[ ", $depends," == *", libc6 (>= "* ]] || fail "Depends '$depends' does not name libc6"
+    # Every package it names is a package this system has installed, at a version that
+    # satisfies the dependency (so apt-get install needs nothing from a mirror).
+    local dep dname dver have
+    while read -r dep; do
+        dname=${dep%% *}
+        dver=$(sed -n 's/.*(>= \(.*\))/\1/p' <<<"$dep")
+        have=$(dpkg-query -W -f='${Version}' "$dname" 2>/dev/null) || fail "Depends names '$dname', not installed here"
+        [ -z "$dver" ] || dpkg --compare-versions "$have" ge "$dver" || fail "$dname $have < $dver"
+    done < <(tr ',' '\n' <<<"$depends" | sed 's/^ *//')
     if command -v dpkg-shlibdeps >/dev/null; then
         local d=$T/shlibdeps
         mkdir -p "$d/debian"
