@@ -129,6 +129,17 @@ PORT=$OUT
 run "could not work out nginx's user line" python3 "$REPO/tests/nginx/harness.py" worker-user
 WORKER_USER=$OUT
 
+# HTTP/3 (step 6) where nginx has ngx_http_v3_module and curl speaks HTTP/3: the same
+# server{} also listens for QUIC on the same port number (UDP). Otherwise step 6 says why not.
+H3_SKIP=
+if ! "$NGINX" -V 2>&1 | grep -q -- '--with-http_v3_module'; then
+    H3_SKIP="this nginx ($("$NGINX" -v 2>&1 | sed 's/.*nginx\///')) is built without --with-http_v3_module (nginx -V)"
+elif ! curl -V 2>/dev/null | grep -qE '^Features:.* HTTP3( |$)'; then
+    H3_SKIP="this curl has no HTTP/3 (curl -V lists no HTTP3 feature)"
+fi
+H3_LISTEN=
+[ -n "$H3_SKIP" ] || H3_LISTEN="listen 127.0.0.1:$PORT quic reuseport; http3 on;"
+
 cat > "$TMP/nginx.conf" <<EOF
 load_module $MODULES/ndk_http_module.so;
 load_module $MODULES/ngx_http_lua_module.so;
@@ -154,6 +165,7 @@ http {
 
     server {
         listen 127.0.0.1:$PORT ssl;
+        $H3_LISTEN
         server_name localhost;
         ssl_certificate $PKI/server.pem;
         ssl_certificate_key $PKI/server.key;
@@ -275,6 +287,19 @@ if [ -s "$TMP/session.pem" ]; then
     reconnect "second connection" -sess_in "$TMP/session.pem"
 else
     echo "    the server issued nothing resumable: no session ticket, no session ID"
+fi
+echo
+if [ -n "$H3_SKIP" ]; then
+    echo "== 6. HTTP/3 (QUIC): skipped: $H3_SKIP"
+    echo "    (nginx 1.25+ built --with-http_v3_module and a curl with HTTP/3, as in Debian 13"
+    echo "    and sid, show it; see docs/http3.md)"
+else
+    echo "== 6. curl over HTTP/3 (QUIC on UDP port $PORT) with the client certificate"
+    curl_step "HTTP/3 request with a client certificate" SUCCESS "2 certificate\(s\)" --http3-only \
+        -w 'HTTP version (curl)      : %{http_version}\n' \
+        --cert "$PKI/good-bundle.pem" --key "$PKI/good.key"
+    expect "HTTP/3 request: curl's HTTP version" '^HTTP version \(curl\) +: 3$'
+    grep -E '^HTTP version' <<<"$OUT" | indent
 fi
 echo
 echo "== done: nginx stopped, $TMP removed"
