@@ -33,18 +33,34 @@ fn build_host(dir: &Path) -> PathBuf {
     // exported with the rest of the program (-E), so that a plain dlopen binds all of the
     // library's calls to the program's copy.
     let pulled: Vec<String> = OPENSSL_IMPORTS.iter().map(|i| format!("-Wl,-u,{}", i.name)).collect();
+    // The archives and what they need, as this system's libssl.pc says (OpenSSL 3.5+ on
+    // Debian also needs zlib and zstd), with libssl and libcrypto taken as archives.
+    let pc = Command::new("pkg-config")
+        .args(["--static", "--libs", "libssl"])
+        .output()
+        .expect("pkg-config must be installed: the README's test command installs it");
+    assert!(pc.status.success(), "pkg-config --static --libs libssl failed:\n{}", report(&pc));
+    let libs: Vec<String> = String::from_utf8_lossy(&pc.stdout)
+        .split_whitespace()
+        .map(|l| match l {
+            "-lssl" => "-l:libssl.a".to_owned(),
+            "-lcrypto" => "-l:libcrypto.a".to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
     let out = Command::new("cc")
         .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-o"])
         .arg(&exe)
         .arg(root.join("tests/c/openssl_guard_host.c"))
         .arg("-Wl,-E")
         .args(&pulled)
-        .args(["-l:libssl.a", "-l:libcrypto.a", "-ldl", "-lpthread"])
+        .args(&libs)
         .output()
         .expect("cc must be installed: the README's test command installs build-essential");
     assert!(
         out.status.success(),
-        "building a program with a static OpenSSL failed (needs libssl.a and libcrypto.a: libssl-dev):\n{}",
+        "building a program with a static OpenSSL failed (needs libssl.a and libcrypto.a from libssl-dev, and \
+         the libraries `pkg-config --static --libs libssl` names):\n{}",
         report(&out)
     );
     exe

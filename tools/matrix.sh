@@ -23,10 +23,10 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cache=${RCT_MATRIX_CACHE:-/var/cache/resty-client-tls/matrix}
-suites=${RCT_MATRIX_SUITES:-rust lua nginx valgrind operations soak http3}
+suites=${RCT_MATRIX_SUITES:-rust lua nginx valgrind operations soak http3 demo}
 # Suites that drive the PDK layer in nginx throughout: on a lua module without
 # ngx_http_lua_ffi_get_req_ssl_pointer (bullseye's 0.10.13) they are reported n/a.
-pointer_suites="operations soak"
+pointer_suites="operations soak demo"
 
 prepare_only=0 exec_cmd=""
 if [ "${1:-}" = "--prepare" ]; then prepare_only=1; shift; fi
@@ -46,8 +46,9 @@ common_pkgs="nginx libnginx-mod-http-lua curl openssl libssl-dev pkg-config gcc 
 pkgs_for() {
     case $1 in
         bullseye) echo "$common_pkgs luajit clang" ;;
-        trixie) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-19-dev" ;;
-        sid) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-dev" ;;
+        # zlib and zstd: OpenSSL 3.5+'s libcrypto.a needs them (tests/openssl_guard.rs).
+        trixie) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-19-dev zlib1g-dev libzstd-dev" ;;
+        sid) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-dev zlib1g-dev libzstd-dev" ;;
         *) return 1 ;;
     esac
 }
@@ -218,6 +219,8 @@ run_release() {
             valgrind) cmd='bash tests/reliability/valgrind.sh' ;;
             operations) cmd='python3 tests/operations/run.py' ;;
             soak) cmd='bash soak/run.sh --short' ;;
+            # `make demo`'s script on that release's nginx (with HTTP/3 where it has it).
+            demo) cmd='bash demo/run.sh' ;;
             # HTTP/3 (QUIC) where nginx has ngx_http_v3_module and curl speaks HTTP/3; it
             # prints "N/A: <why>" and no result line elsewhere (reported n/a below).
             http3) cmd='python3 tests/http3/run.py' ;;
@@ -241,6 +244,7 @@ sys.exit(not harness.lua_module_has_ssl_pointer())'; then
             summary=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$out/$s.log")
         else
             summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out/$s.log" | tail -n 1)
+            [ -n "$summary" ] || summary=$(tail -n 1 "$out/$s.log")
         fi
         if [ $rc -eq 0 ] && [ -z "$summary" ] && grep -q '^N/A: ' "$out/$s.log"; then
             line+=", $s n/a ($(grep -m 1 '^N/A: ' "$out/$s.log" | sed 's/^N\/A: //'))"
