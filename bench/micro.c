@@ -343,6 +343,12 @@ int main(int argc, char **argv)
     }
     pki = argv[1];
     rounds = atoi(argv[2]);
+    /* RCT_BENCH_CHAIN_CACHE=0: no chain cache, so every first call encodes (the cost of a
+     * client never seen before). */
+    if (getenv("RCT_BENCH_CHAIN_CACHE") != NULL && strcmp(getenv("RCT_BENCH_CHAIN_CACHE"), "0") == 0) {
+        resty_client_tls_cache_limit(RESTY_CLIENT_TLS_CACHE_CHAIN, 0);
+        printf("# chain cache off (RCT_BENCH_CHAIN_CACHE=0)\n");
+    }
     sample_s = atof(argv[3]);
     if (rounds < 1 || rounds > MAX_ROUNDS || sample_s <= 0) {
         fprintf(stderr, "micro: bad arguments\n");

@@ -5,6 +5,7 @@
 //! reference to it (in its ex_data), for repeated calls.
 
 use std::cell::RefCell;
+use std::ffi::c_int;
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
@@ -116,7 +117,6 @@ fn chain_pem(ders: &[Vec<u8>]) -> Vec<u8> {
 
 const PEM_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----\n";
 const PEM_END: &[u8] = b"-----END CERTIFICATE-----\n";
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Bytes of the PEM of a `der_len`-byte certificate.
 fn pem_len(der_len: usize) -> usize {
@@ -124,50 +124,28 @@ fn pem_len(der_len: usize) -> usize {
     PEM_BEGIN.len() + b64 + b64.div_ceil(64) + PEM_END.len()
 }
 
-/// Writes the PEM of `der` into `out`, which is exactly `pem_len(der.len())` long.
-/// A 64-byte alphabet, not a larger table: the first call on a connection runs with
-/// cold caches, where one cache line beats a faster loop over 8 KB.
+/// Writes the PEM of `der` into `out`, which is exactly `pem_len(der.len())` long:
+/// OpenSSL's `EVP_EncodeBlock` on each 48-byte line (64 characters), as
+/// `PEM_write_X509` lays them out.
 fn write_pem(out: &mut [u8], der: &[u8]) {
     let (head, body) = out.split_at_mut(PEM_BEGIN.len());
     head.copy_from_slice(PEM_BEGIN);
-    // Full 48-byte lines (64 characters and a newline): fixed-size arrays, so the loop
-    // has no bounds checks.
-    let full = der.len() / 48;
-    let (lines, tail) = body.split_at_mut(full * 65);
-    for (src, dst) in der.chunks_exact(48).zip(lines.chunks_exact_mut(65)) {
-        let (Ok(src), Ok(dst)) = (<&[u8; 48]>::try_from(src), <&mut [u8; 65]>::try_from(dst)) else {
-            unreachable!("exact chunks")
+    let mut at = 0;
+    for line in der.chunks(48) {
+        let len = line.len().div_ceil(3) * 4;
+        // EVP_EncodeBlock writes `len` characters and a NUL after them: the NUL lands
+        // where this line's newline goes, inside `body`, and is overwritten.
+        assert!(at + len < body.len(), "pem_len leaves room for every line and its newline");
+        // SAFETY: `line` is at most 48 readable bytes; `body[at..]` has room for `len`
+        // characters and the NUL (checked above).
+        let written = unsafe {
+            openssl_sys::EVP_EncodeBlock(body[at..].as_mut_ptr(), line.as_ptr(), line.len() as c_int)
         };
-        for i in 0..16 {
-            dst[4 * i..4 * i + 4].copy_from_slice(&encode3(src[3 * i], src[3 * i + 1], src[3 * i + 2]));
-        }
-        dst[64] = b'\n';
+        debug_assert_eq!(written as usize, len);
+        body[at + len] = b'\n';
+        at += len + 1;
     }
-    // The last, shorter line, '='-padded.
-    let rest = &der[full * 48..];
-    let mut o = 0;
-    if !rest.is_empty() {
-        for g in rest.chunks(3) {
-            let mut four = encode3(g[0], *g.get(1).unwrap_or(&0), *g.get(2).unwrap_or(&0));
-            if g.len() < 3 {
-                four[3] = b'=';
-            }
-            if g.len() < 2 {
-                four[2] = b'=';
-            }
-            tail[o..o + 4].copy_from_slice(&four);
-            o += 4;
-        }
-        tail[o] = b'\n';
-        o += 1;
-    }
-    tail[o..].copy_from_slice(PEM_END);
-}
-
-#[inline(always)]
-fn encode3(a: u8, b: u8, c: u8) -> [u8; 4] {
-    let n = (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c);
-    [B64[(n >> 18) & 63], B64[(n >> 12) & 63], B64[(n >> 6) & 63], B64[n & 63]]
+    body[at..].copy_from_slice(PEM_END);
 }
 
 #[cfg(test)]

@@ -117,6 +117,7 @@ openssl_imports! {
     Ssl SSL_set_options,
     #[cfg(rctls_ossl300)] Ssl SSL_get0_peer_certificate,
     #[cfg(not(rctls_ossl300))] Ssl SSL_get_peer_certificate,
+    Crypto EVP_EncodeBlock,
     Crypto OpenSSL_version_num,
     Crypto OpenSSL_version,
     Crypto ASN1_STRING_get0_data,
