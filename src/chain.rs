@@ -138,9 +138,8 @@ fn write_pem(out: &mut [u8], der: &[u8]) {
         assert!(at + len < body.len(), "pem_len leaves room for every line and its newline");
         // SAFETY: `line` is at most 48 readable bytes; `body[at..]` has room for `len`
         // characters and the NUL (checked above).
-        let written = unsafe {
-            openssl_sys::EVP_EncodeBlock(body[at..].as_mut_ptr(), line.as_ptr(), line.len() as c_int)
-        };
+        let written =
+            unsafe { openssl_sys::EVP_EncodeBlock(body[at..].as_mut_ptr(), line.as_ptr(), line.len() as c_int) };
         debug_assert_eq!(written as usize, len);
         body[at + len] = b'\n';
         at += len + 1;
