@@ -29,20 +29,20 @@ test-lua: build
 	bash tests/lua/run.sh
 
 test-nginx: build
-	$(PYTHON) tests/nginx/run.py
+	$(PYTHON) -m tests.nginx.run
 
 # nginx run as in production (~1 min): 2 and 4 workers, 20 reloads, a reload with an edited
 # CA file, a binary upgrade, a killed worker, lua_code_cache off, broken setups refused at
 # startup. Ends with "N passed, N failed".
 test-operations: build
-	$(PYTHON) tests/operations/run.py
+	$(PYTHON) -m tests.operations.run
 
 # Issue 5: memcheck/ASan runs, resumption attacks and bad input in nginx, the OpenSSL-copy
 # guard with two copies in one process, an injected panic, and the short soak.
 test-reliability: build
 	bash tests/reliability/valgrind.sh
 	bash tests/reliability/run.sh
-	bash soak/run.sh --short
+	bash tests/soak/run.sh --short
 
 # A clone of HEAD in a 0700 directory (as in /root): `make demo`, an nginx test and a short
 # soak from there. Ends with "N passed, N failed".
@@ -70,7 +70,7 @@ test-static-nginx: build
 # Not part of `make test`: the long soak (~16 min), the fuzzers (FUZZ_SECONDS per target,
 # needs `cargo install cargo-fuzz`), the benchmarks (~4 min; ratios, never pass/fail).
 soak-long: build
-	bash soak/run.sh --long
+	bash tests/soak/run.sh --long
 
 fuzz:
 	bash fuzz/run.sh $(or $(FUZZ_SECONDS),60)

@@ -41,7 +41,7 @@ else
     MEM_POINTS=250,500,1000,2000
 fi
 TENANT_KS=(1 16 256 1024 4096)
-WORKER_USER=$(python3 "$REPO/tests/nginx/harness.py" worker-user)
+WORKER_USER=$(cd "$REPO" && python3 -m tests.harness worker-user)
 KA_CONNS=32
 HS_CONNS=8
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }

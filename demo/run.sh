@@ -6,7 +6,7 @@
 # Each step checks its own result. A step that fails prints the command, its output and the
 # end of nginx's error log, keeps the temp dir, and exits 1; so does an error that nginx logs
 # ([error], [alert], [crit], [emerg], a Lua error). Runs from a checkout anywhere: nginx's
-# worker runs as the invoking user (tests/nginx/harness.py worker-user), so a clone in a 0700
+# worker runs as the invoking user (python3 -m tests.harness worker-user), so a clone in a 0700
 # directory such as /root works too.
 set -uo pipefail
 
@@ -118,7 +118,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run "could not create the demo PKI" python3 "$REPO/tests/nginx/pki.py" "$TMP/pki"
+run "could not create the demo PKI" sh -c 'cd "$1" && python3 -m tests.harness pki "$2"' sh "$REPO" "$TMP/pki"
 PKI=$TMP/pki
 cat "$PKI/int.pem" "$PKI/root.pem" > "$PKI/ca-hints.pem"
 run "could not find a free port" python3 -c \
@@ -126,7 +126,7 @@ run "could not find a free port" python3 -c \
 PORT=$OUT
 # Started by root, nginx would run its worker as nobody, which cannot read a checkout in a
 # 0700 directory (/root, mktemp -d): the worker runs as the invoking user instead.
-run "could not work out nginx's user line" python3 "$REPO/tests/nginx/harness.py" worker-user
+run "could not work out nginx's user line" sh -c 'cd "$1" && python3 -m tests.harness worker-user' sh "$REPO"
 WORKER_USER=$OUT
 
 # HTTP/3 (step 6) where nginx has ngx_http_v3_module and curl speaks HTTP/3: the same

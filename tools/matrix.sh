@@ -203,7 +203,7 @@ run_release() {
         || { echo "matrix $rel: copying the source failed"; return 1; }
     enter "$rel" || return 1
     local line="matrix $rel:" all_ok=0 s rc
-    echo "platform $rel: $("${envs[@]}" python3 /src/rct/tests/nginx/harness.py versions 2>&1 | tail -n 1)"
+    echo "platform $rel: $("${envs[@]}" sh -c "cd /src/rct && python3 -B -m tests.harness versions" 2>&1 | tail -n 1)"
     if ! "${envs[@]}" sh -c 'cd /src/rct && cargo build --release --offline' >"$out/build.log" 2>&1; then
         tail -30 "$out/build.log"
         echo "$line build FAILED"
@@ -215,24 +215,22 @@ run_release() {
         case $s in
             rust) cmd='cargo test --release --offline --no-fail-fast' ;;
             lua) cmd='bash tests/lua/run.sh' ;;
-            nginx) cmd='python3 tests/nginx/run.py' ;;
+            nginx) cmd='python3 -m tests.nginx.run' ;;
             valgrind) cmd='bash tests/reliability/valgrind.sh' ;;
-            operations) cmd='python3 tests/operations/run.py' ;;
-            soak) cmd='bash soak/run.sh --short' ;;
+            operations) cmd='python3 -m tests.operations.run' ;;
+            soak) cmd='bash tests/soak/run.sh --short' ;;
             # `make demo`'s script on that release's nginx (with HTTP/3 where it has it).
             demo) cmd='bash demo/run.sh' ;;
             # HTTP/3 (QUIC) where nginx has ngx_http_v3_module and curl speaks HTTP/3; it
             # prints "N/A: <why>" and no result line elsewhere (reported n/a below).
-            http3) cmd='python3 tests/http3/run.py' ;;
+            http3) cmd='python3 -m tests.http3.run' ;;
             # The Debian package built in this release, installed with apt-get, the Kong
             # example run on it, removed and purged (not a default suite: it installs
             # into the chroot). RCT_MATRIX_SUITES=deb tools/matrix.sh trixie sid
             deb) cmd='bash tests/packaging/deb.sh' ;;
             *) cmd="$s" ;;
         esac
-        if [[ " $pointer_suites " == *" $s "* ]] && ! "${envs[@]}" python3 -B -c 'import sys
-sys.path.insert(0, "/src/rct/tests/nginx"); import harness
-sys.exit(not harness.lua_module_has_ssl_pointer())'; then
+        if [[ " $pointer_suites " == *" $s "* ]] && ! "${envs[@]}" sh -c 'cd /src/rct && python3 -B -m tests.harness has-ssl-pointer'; then
             line+=", $s n/a (lua module without ngx_http_lua_ffi_get_req_ssl_pointer)"
             continue
         fi

@@ -8,9 +8,9 @@
 #   clone          the clone is at HEAD, its parent is 0700 (and, as root, nobody cannot
 #                  read the Lua module in it: the situation is the real one)
 #   demo           `make demo` exits 0 and prints every expected result
-#   nginx-suite    the first test of tests/nginx/run.py passes (the harness that the
+#   nginx-suite    the first test of `python3 -m tests.nginx.run` passes (the harness that the
 #                  reliability, packaging and soak suites share)
-#   soak           a short soak (soak/lua/ read by the worker) passes
+#   soak           a short soak (tests/soak/lua/ read by the worker) passes
 #
 # The clone starts from a copy of target/release (taken under cargo's lock), so cargo
 # rebuilds only this crate. Ends with "N passed, N failed"; exits non-zero when anything
@@ -93,16 +93,16 @@ t_demo() {
 t_nginx_suite() {
     [ -f "$CLONE/target/release/libresty_client_tls.so" ] || fail "no library in the clone (did the demo build it?)"
     local first
-    (cd "$CLONE" && "$PYTHON" tests/nginx/run.py --list) >"$T/nginx-tests.txt"
+    (cd "$CLONE" && "$PYTHON" -m tests.nginx.run --list) >"$T/nginx-tests.txt"
     first=$(head -n 1 "$T/nginx-tests.txt")
-    [ -n "$first" ] || fail "tests/nginx/run.py --list printed no test"
-    (cd "$CLONE" && "$PYTHON" tests/nginx/run.py "$first")
-    echo "note: tests/nginx/run.py $first passed in the clone"
+    [ -n "$first" ] || fail "python3 -m tests.nginx.run --list printed no test"
+    (cd "$CLONE" && "$PYTHON" -m tests.nginx.run "$first")
+    echo "note: python3 -m tests.nginx.run $first passed in the clone"
 }
 
 t_soak() {
     [ -f "$CLONE/target/release/libresty_client_tls.so" ] || fail "no library in the clone (did the demo build it?)"
-    (cd "$CLONE" && bash soak/run.sh --handshakes 200 --requests 1000 --rounds 2)
+    (cd "$CLONE" && bash tests/soak/run.sh --handshakes 200 --requests 1000 --rounds 2)
 }
 
 run clone t_clone

@@ -3,7 +3,7 @@
 Everything lives in one directory. Keys and certificates are made on first use and kept for
 the life of the `PKI` object, so a test run pays for the slow 4096-bit keys once.
 
-Command line (used by demo/run.sh):  python3 tests/nginx/pki.py DIR
+Command line (demo/run.sh, packaging, valgrind):  python3 -m tests.harness pki DIR
 writes DIR/{root,int,server,good,selfsigned}.{pem,key} and DIR/good-bundle.pem (the rest is
 in DIR/work). The server certificate is for "localhost".
 """
@@ -336,7 +336,7 @@ class PKI:
 
 def main(argv):
     if len(argv) != 2:
-        print("usage: pki.py DIR", file=sys.stderr)
+        print("usage: python3 -m tests.harness pki DIR", file=sys.stderr)
         return 2
     pki = PKI(os.path.join(argv[1], "work"))
     for name, cert in [("root", pki.root), ("int", pki.int), ("server", pki.server("localhost")),
@@ -346,6 +346,3 @@ def main(argv):
     shutil.copyfile(pki.good.bundle, os.path.join(argv[1], "good-bundle.pem"))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import uuid
 
-from harness import TestFailure, parse_reports, wait_for
+from .nginx import TestFailure, parse_reports, wait_for
 
 CLIENT_TIMEOUT = 20
 

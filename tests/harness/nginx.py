@@ -1,10 +1,10 @@
-"""A small nginx test harness (Python 3 stdlib only) for the resty-client-tls integration tests.
+"""The nginx part of the test harness (Python 3 stdlib only), shared by every suite under tests/.
 
 - `Nginx(http_conf)`: a throwaway nginx (master + 1 worker) in its own temp dir, on free
   127.0.0.1 ports, stopped by PID, whose error log is checked when the test ends.
 - `tls_server()` / `plain_server()`: server{} blocks wired to tests/nginx/lua/rct_test.lua.
 - `expect*()`: assertions with readable messages; `note()`: observations printed under the test.
-- `cases()`: parametrize a test; tests/nginx/run.py discovers and runs `test_*` functions.
+- `cases()`: parametrize a test; tests/harness/runner.py discovers and runs `test_*` functions.
 
 Config templates use `@name@` placeholders: `@port:NAME@` allocates a free port, never one handed
 out before in the same run (read it back as `nginx.ports["NAME"]`); other names come from keyword
@@ -27,13 +27,12 @@ import tempfile
 import threading
 import time
 
-from pki import PKI
+from .certs import PKI
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBRARY = os.path.join(REPO, "target", "release", "libresty_client_tls.so")
 LUA_MODULE = os.path.join(REPO, "lua-bindings", "resty", "client_tls.lua")
-LUA_HELPERS = os.path.join(HERE, "lua")
+LUA_HELPERS = os.path.join(REPO, "tests", "nginx", "lua")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LUA_NGINX_MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")
 CLIENT_TOOLS = ("curl", "nghttp", "openssl", "luajit")
@@ -50,7 +49,7 @@ class TestFailure(AssertionError):
     pass
 
 
-# -- run-wide state (set up by run.py) -------------------------------------------------------------
+# -- run-wide state (set up by the runner) -------------------------------------------------------------
 
 class _Run:
     tmp = None       # temp dir of this run
@@ -579,15 +578,3 @@ def platform_versions():
     return "nginx %s, lua-nginx-module %s, lua-resty-core %s, %s, OpenSSL %s" % (
         nginx, lua, core, luajit.strip(), openssl)
 
-
-if __name__ == "__main__":
-    # For shell scripts: `python3 tests/nginx/harness.py worker-user` prints the `user` line
-    # their nginx.conf needs (see worker_user()); `versions`, the platform line
-    # (platform_versions()).
-    import sys
-    if sys.argv[1:] == ["worker-user"]:
-        print(worker_user())
-    elif sys.argv[1:] == ["versions"]:
-        print(platform_versions())
-    else:
-        sys.exit("usage: harness.py worker-user | versions")

@@ -1,4 +1,4 @@
-"""HTTP/3 (QUIC) on top of tests/nginx/harness.py: what this platform supports, a server{}
+"""HTTP/3 (QUIC) on top of tests/harness: what this platform supports, a server{}
 that listens on one port number for TCP (TLS) and UDP (QUIC), and the QUIC clients: curl
 --http3-only and `openssl s_client -quic`.
 
@@ -11,16 +11,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
 
-import harness  # noqa: E402
-from clients import CLIENT_TIMEOUT, Response, client_cert_args  # noqa: E402
-from harness import NGINX, TestFailure, expect_eq, parse_reports, pki  # noqa: E402,F401
+from tests import harness
+from tests.harness import NGINX, TestFailure, expect_eq, parse_reports, pki  # noqa: F401
+from tests.harness.clients import CLIENT_TIMEOUT, Response, client_cert_args
 
 H3_LUA = os.path.join(HERE, "lua")
 

@@ -4,9 +4,9 @@ every request is made over both, and QUIC must give the module exactly what TCP 
 import subprocess
 import urllib.parse
 
-from clients import client_cert_args, new_id, s_client, seen
-from h3 import Nginx, curl, curl_one, expect_h3, quic_server, s_client_quic, same_as_tcp
-from harness import (cases, expect, expect_chain, expect_eq, expect_match, expect_no_chain,
+from tests.harness.clients import client_cert_args, new_id, s_client, seen
+from tests.http3.h3 import Nginx, curl, curl_one, expect_h3, quic_server, s_client_quic, same_as_tcp
+from tests.harness import (cases, expect, expect_chain, expect_eq, expect_match, expect_no_chain,
                      lua_value, note, pki)
 
 STANDARD_CA = ("int", "root")

@@ -5,9 +5,9 @@ configuration and its judgement of each outcome."""
 
 import base64
 
-import test_phases as tcp_phases  # tests/nginx/test_phases.py
-from h3 import Nginx, curl, curl_one, quic_server
-from harness import TestFailure, expect_eq, note, pki, wait_for
+from tests.nginx import test_phases as tcp_phases
+from tests.http3.h3 import Nginx, curl, curl_one, quic_server
+from tests.harness import TestFailure, expect_eq, note, pki, wait_for
 
 CHAIN_READERS = ("get_full_client_certificate_chain", "get_client_verify")
 

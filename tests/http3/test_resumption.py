@@ -13,10 +13,10 @@ every connection, and demand at least one resumed 0-RTT connection on the contro
 import os
 import threading
 
-from clients import new_id, s_client, s_client_pair
-from h3 import (Nginx, curl, needs_curl_resumption, nginx_quic_api, quic_server, s_client_quic,
+from tests.harness.clients import new_id, s_client, s_client_pair
+from tests.http3.h3 import (Nginx, curl, needs_curl_resumption, nginx_quic_api, quic_server, s_client_quic,
                 same_as_tcp, session_max_early_data)
-from harness import TestFailure, cases, expect, expect_chain, expect_eq, expect_no_chain, note, pki
+from tests.harness import TestFailure, cases, expect, expect_chain, expect_eq, expect_no_chain, note, pki
 
 # nginx's session cache and stateless tickets both on, 0-RTT accepted: everything that could
 # resume a session or take early data is enabled.

@@ -1,8 +1,8 @@
 """Optional mTLS, verification results, CA hints, chains: one request per test, real clients."""
 
-from clients import curl, curl_one, new_id, nghttp, s_client, seen
-from harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_match, expect_no_chain,
+from tests.harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_match, expect_no_chain,
                      note, pki, plain_server, tls_server)
+from tests.harness.clients import curl, curl_one, new_id, nghttp, s_client, seen
 
 # Hints and verify store used by most servers below: the intermediate and the root.
 STANDARD_CA = ("int", "root")

@@ -5,8 +5,8 @@ server blocks). No nginx is started here."""
 
 import contextlib
 
-import harness
-from harness import Nginx, TestFailure, expect, expect_eq, render
+from tests.harness import nginx as harness  # patched below: the module the harness reads
+from tests.harness import Nginx, TestFailure, expect, expect_eq, render
 
 
 @contextlib.contextmanager

@@ -4,8 +4,8 @@ certificate phase and in a request, raises one clear error naming the minimum
 lua-nginx-module version, instead of crashing or LuaJIT's "undefined symbol". run.py runs
 this module only on such an nginx (the platform matrix's bullseye leg)."""
 
-from clients import curl_one
-from harness import Nginx, expect, expect_eq, pki
+from tests.harness import Nginx, expect, expect_eq, pki
+from tests.harness.clients import curl_one
 
 MESSAGE = "does not export ngx_http_lua_ffi_get_req_ssl_pointer, which the PDK functions need: " \
           "use lua-nginx-module 0.10.23 or newer"

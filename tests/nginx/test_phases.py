@@ -4,8 +4,8 @@
 import base64
 import re
 
-from clients import curl, curl_one
-from harness import Nginx, TestFailure, expect_eq, note, pki, tls_server, wait_for
+from tests.harness import Nginx, TestFailure, expect_eq, note, pki, tls_server, wait_for
+from tests.harness.clients import curl, curl_one
 
 CHAIN_PHASES = {"rewrite", "access", "content", "balancer", "header_filter", "body_filter", "log"}
 ALLOWED = {

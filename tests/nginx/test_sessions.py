@@ -2,9 +2,9 @@
 beside a control server (same settings, reuse not disabled) proving that the very same client
 does resume; and resumption across SNI names."""
 
-from clients import TLS_MODES, s_client_pair
-from harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_no_chain, note, pki,
+from tests.harness import (Nginx, cases, expect, expect_chain, expect_eq, expect_no_chain, note, pki,
                      tls_server)
+from tests.harness.clients import TLS_MODES, s_client_pair
 
 CACHES = {
     "shared": "ssl_session_cache shared:SSL:1m;",

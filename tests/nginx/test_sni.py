@@ -1,7 +1,7 @@
 """Several server{} blocks on one port chosen by SNI (the mTLS ones not the default), and HTTP/2."""
 
-from clients import curl, curl_one, nghttp, s_client
-from harness import Nginx, cases, expect_chain, expect_eq, expect_no_chain, note, pki, tls_server
+from tests.harness import Nginx, cases, expect_chain, expect_eq, expect_no_chain, note, pki, tls_server
+from tests.harness.clients import curl, curl_one, nghttp, s_client
 
 
 def vhosts_conf():

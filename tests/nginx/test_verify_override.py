@@ -4,8 +4,8 @@ into the next request on the same connection (HTTP/1.1 keep-alive, HTTP/2 stream
 import re
 import urllib.parse
 
-from clients import curl, curl_one, new_id, nghttp, seen
-from harness import Nginx, cases, expect_eq, expect_match, pki, tls_server
+from tests.harness import Nginx, cases, expect_eq, expect_match, pki, tls_server
+from tests.harness.clients import curl, curl_one, new_id, nghttp, seen
 
 REJECTED_MESSAGE = ('unknown client verify value: %s accepted values are: '
                     '"SUCCESS", "NONE" or "FAILED:<reason>"')

@@ -1,4 +1,4 @@
-"""What tests/operations adds to tests/nginx/harness.py: an nginx with several workers (or
+"""What tests/operations adds to tests/harness: an nginx with several workers (or
 daemonized, for binary upgrades), its processes and their memory read from /proc, server{}
 blocks with a CA list each, and background TLS clients whose every response is kept and
 checked against the certificate they sent."""
@@ -12,16 +12,14 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
 
-import harness  # noqa: E402
-from harness import TestFailure, note, pki  # noqa: E402,F401
+from tests import harness
+from tests.harness import TestFailure, note, pki  # noqa: F401
 
 OPS_LUA = os.path.join(HERE, "lua")
 CLIENT_TIMEOUT = 30   # seconds a client waits for the server: generous, the machine is shared

@@ -3,10 +3,10 @@ resty.client_tls is loaded afresh each time, a second load in one VM works, noth
 and the worker's memory grows no more than with lua-resty-core's ngx.ssl.verify_client
 instead of the module (that control grows too: each fresh VM leaves memory behind)."""
 
-import harness
-from harness import expect, note
+from tests import harness
+from tests.harness import expect, note
 
-import ops
+from tests.operations import ops
 
 REQUESTS = 600
 WARMUP = 50

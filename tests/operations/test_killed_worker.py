@@ -6,10 +6,10 @@ import os
 import re
 import signal
 
-import harness
-from harness import expect, note
+from tests import harness
+from tests.harness import expect, note
 
-import ops
+from tests.operations import ops
 
 
 def test_worker_killed_under_load():

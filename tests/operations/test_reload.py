@@ -4,11 +4,11 @@ memory stays bounded; a reload with an edited CA file serves the new list only."
 import signal
 import time
 
-import clients
-import harness
-from harness import TestFailure, expect, expect_eq, note
+from tests import harness
+from tests.harness import clients
+from tests.harness import TestFailure, expect, expect_eq, note
 
-import ops
+from tests.operations import ops
 
 RELOADS = 20
 

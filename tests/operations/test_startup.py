@@ -13,10 +13,10 @@ import socket
 import ssl
 import subprocess
 
-import harness
-from harness import TestFailure, expect, note
+from tests import harness
+from tests.harness import TestFailure, expect, note
 
-import ops
+from tests.operations import ops
 
 
 def refused(ng, *needles):

@@ -7,10 +7,10 @@ this nginx runs daemonized and is followed through its pid file (nginx.pid, .old
 import os
 import signal
 
-import harness
-from harness import TestFailure, expect, note
+from tests import harness
+from tests.harness import TestFailure, expect, note
 
-import ops
+from tests.operations import ops
 
 
 def wait_or_fail(fn, what):

@@ -1,10 +1,10 @@
 """Several worker processes under mTLS load: every worker serves, and every response carries
 the chain its client sent and the verify result of its server{}'s CA list."""
 
-import harness
-from harness import expect, note
+from tests import harness
+from tests.harness import expect, note
 
-import ops
+from tests.operations import ops
 
 MIN_RESPONSES = 2000
 

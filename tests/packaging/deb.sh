@@ -91,8 +91,7 @@ t_prerequisites() {
     [ -f target/release/libresty_client_tls.so ] || fail "no target/release/libresty_client_tls.so (make build)"
     [ -z "$(status)" ] || [ "$(status)" = un ] ||
         fail "$NAME is already installed ($(status)): this test installs and removes it; remove it first"
-    "$PYTHON" -c 'import sys; sys.path.insert(0, "tests/nginx"); import harness
-sys.exit(0 if harness.lua_module_has_ssl_pointer() else 1)' ||
+    "$PYTHON" -m tests.harness has-ssl-pointer ||
         fail "this release's lua module lacks ngx_http_lua_ffi_get_req_ssl_pointer" \
              "(lua-nginx-module < 0.10.23): the package's demo needs Debian 12 or newer"
 }
@@ -193,7 +192,7 @@ t_c() {
     grep -Eq "libresty_client_tls.so => /(usr/)?lib/[^ ]*/libresty_client_tls.so" <<<"$(ldd "$src/example")" ||
         fail "example does not resolve the installed library: $(ldd "$src/example")"
     local pki=$T/pki
-    "$PYTHON" tests/nginx/pki.py "$pki" >/dev/null
+    "$PYTHON" -m tests.harness pki "$pki" >/dev/null
     cat "$pki/good.pem" "$pki/int.pem" >"$pki/expected.pem"
     "$src/example" "$pki/server.pem" "$pki/server.key" "$pki/good.pem" "$pki/good.key" \
         "$pki/int.pem" "$pki/root.pem" "$pki/expected.pem"

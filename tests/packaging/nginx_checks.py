@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The nginx parts of tests/packaging/run.sh, on the nginx test harness (tests/nginx/harness.py).
+"""The nginx parts of tests/packaging/run.sh, on the test harness (tests/harness).
 
-usage: nginx_checks.py WORKDIR CHECK LUA_PATH LUA_CPATH
+usage: python3 -m tests.packaging.nginx_checks WORKDIR CHECK LUA_PATH LUA_CPATH
 
 LUA_PATH / LUA_CPATH: the `?` templates of an installed tree (make install, luarocks), used
 instead of the checkout's lua-bindings/ and target/release/. CHECK:
@@ -29,11 +29,9 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
 
-import clients  # noqa: E402
-import harness  # noqa: E402
-from harness import TestFailure, expect, expect_eq  # noqa: E402
+from tests import harness
+from tests.harness import TestFailure, clients, expect, expect_eq
 
 EXAMPLE = os.path.join(REPO, "kong", "example", "nginx.conf")
 DISABLED = "API disabled in the current context"

@@ -145,7 +145,7 @@ t_pkg_config() {
     grep -q "libresty_client_tls.so => $P/lib/libresty_client_tls.so" <<<"$(ldd "$src/example")" ||
         fail "example does not resolve the library in the prefix: $(ldd "$src/example")"
     local pki=$T/pki
-    "$PYTHON" tests/nginx/pki.py "$pki" >/dev/null
+    "$PYTHON" -m tests.harness pki "$pki" >/dev/null
     cat "$pki/good.pem" "$pki/int.pem" >"$pki/expected.pem"
     "$src/example" "$pki/server.pem" "$pki/server.key" "$pki/good.pem" "$pki/good.key" \
         "$pki/int.pem" "$pki/root.pem" "$pki/expected.pem"
@@ -171,19 +171,19 @@ t_luajit() {
 }
 
 t_nginx_installed() {
-    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" installed "$PY_LUA_PATH" "$PY_LUA_CPATH"
+    "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" installed "$PY_LUA_PATH" "$PY_LUA_CPATH"
 }
 
 t_kong_example() {
-    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" kong "$PY_LUA_PATH" "$PY_LUA_CPATH"
+    "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" kong "$PY_LUA_PATH" "$PY_LUA_CPATH"
 }
 
 t_kong_shim() {
-    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" kong-shim "$PY_LUA_PATH" "$PY_LUA_CPATH"
+    "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" kong-shim "$PY_LUA_PATH" "$PY_LUA_CPATH"
 }
 
 t_kong_patterns() {
-    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" kong-patterns \
+    "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" kong-patterns \
         "$P/share/resty-client-tls/kong-shim/?.lua;$PY_LUA_PATH" "$PY_LUA_CPATH"
 }
 
@@ -256,7 +256,7 @@ t_luarocks() {
             if p then assert(p:find(os.getenv("TREE"), 1, true), "library from " .. p) end
         end
         assert(t.ssl.is_valid_client_verify("SUCCESS"))')
-    "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" installed \
+    "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" installed \
         "$tree/share/lua/5.1/?.lua" "$tree/lib/lua/5.1/?.so"
     luarocks --tree "$tree" remove resty-client-tls
     [ ! -e "$tree/share/lua/5.1/resty/client_tls.lua" ] && [ ! -e "$tree/lib/lua/5.1/libresty_client_tls.so" ] ||

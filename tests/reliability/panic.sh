@@ -32,7 +32,7 @@ if cc -std=c11 -Wall -Wextra -Werror -o "$tmp/panic_host" "$here/panic_host.c" -
 else
     echo "FAIL building panic_host.c"; failed=$((failed + 1))
 fi
-out=$(python3 "$here/panic_nginx.py" "$target/release" 2>&1); rc=$?
+out=$(cd "$repo" && python3 -m tests.reliability.panic_nginx "$target/release" 2>&1); rc=$?
 printf '%s\n' "$out" | grep -v ' passed, ' | sed 's/^/    /'
 if [ $rc -eq 0 ]; then echo "PASS nginx: every Lua function answers an injected panic with nil, err; no crash"; passed=$((passed + 1));
 else echo "FAIL nginx: panic_nginx.py"; failed=$((failed + 1)); fi

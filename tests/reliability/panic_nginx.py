@@ -3,16 +3,13 @@
 library; every function, with a panic injected, answers nil, "internal error (panic)"
 (set_client_verify: the validator says false, so it raises "unknown client verify
 value"); the worker does not crash and the same connection's next calls work.
-usage: panic_nginx.py LIB_DIR"""
+usage: python3 -m tests.reliability.panic_nginx LIB_DIR   (from the repository root)"""
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import relharness  # noqa: E402  (puts tests/nginx on sys.path)
-from clients import s_client  # noqa: E402
-from harness import expect_eq, note, pki  # noqa: E402
-from relharness import INIT, Nginx, rel_server, worker_pids  # noqa: E402
+from tests.harness import expect_eq, note, pki, runner
+from tests.harness.clients import s_client
+from tests.reliability.relharness import INIT, Nginx, rel_server, worker_pids
 
 PANIC = "nil,internal error (panic)"
 
@@ -42,4 +39,5 @@ def test_panic_in_nginx(lib_dir):
 
 
 if __name__ == "__main__":
-    sys.exit(relharness.main_with([("test_panic_in_nginx", lambda: test_panic_in_nginx(sys.argv[1]))]))
+    sys.exit(runner.run_tests([("test_panic_in_nginx", lambda: test_panic_in_nginx(sys.argv[1]))],
+                              "rct-reliability-"))

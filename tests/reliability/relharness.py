@@ -1,22 +1,14 @@
-"""A thin layer over tests/nginx/harness.py for tests/reliability: server{} blocks wired to
-tests/reliability/lua/rel_test.lua, and a runner for tests/reliability/test_*.py that prints
-PASS/FAIL per test and ends with `N passed, N failed`."""
+"""A thin layer over tests/harness for tests/reliability: server{} blocks wired to
+tests/reliability/lua/rel_test.lua, and an Nginx with a few options of its own."""
 
-import importlib
 import os
 import re
 import subprocess
-import shutil
-import sys
-import tempfile
-import time
+
+from tests.harness import lua_value, pki  # noqa: F401
+from tests.harness import nginx as harness  # STOP_TIMEOUT: read where valgrind_nginx.py sets it
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
-
-import harness  # noqa: E402
-from harness import lua_value, pki  # noqa: E402,F401
 
 REL_LUA = os.path.join(HERE, "lua")
 
@@ -133,79 +125,3 @@ def rel_server(port, server_name, tag, cert_phase=None, default=False, extra="",
                      % lua_value(cert_phase))
     return "    server {\n" + "".join("        %s\n" % l for l in lines) + extra + locations + "    }\n"
 
-
-def discover(names):
-    sys.path.insert(0, HERE)
-    tests = []
-    for file in sorted(os.listdir(HERE)):
-        if not (file.startswith("test_") and file.endswith(".py")):
-            continue
-        module = importlib.import_module(file[:-3])
-        for name, fn in vars(module).items():
-            if not (name.startswith("test_") and callable(fn)) or fn.__module__ != module.__name__:
-                continue
-            cases = getattr(fn, "cases", None)
-            items = [(name, fn)] if cases is None else [
-                ("%s[%s]" % (name, c), (lambda fn=fn, a=a: fn(**a))) for c, a in cases.items()]
-            for test_id, call in items:
-                if not names or any(n in (test_id, name, module.__name__) for n in names):
-                    tests.append((test_id, call))
-    return tests
-
-
-def main_with(tests, keep=False):
-    """Runs (test id, callable) pairs like main() does."""
-    sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
-    import run as nginx_run
-    missing = harness.missing_prerequisites()
-    if missing:
-        print("FAIL prerequisites\n    " + "\n    ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-    tmp = tempfile.mkdtemp(prefix="rct-reliability-")
-    harness.setup_run(tmp, keep=keep)
-    passed = failed = 0
-    for test_id, fn in tests:
-        if nginx_run.run_test(test_id, fn):
-            passed += 1
-        else:
-            failed += 1
-    if not failed and not keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
-
-
-def main(argv):
-    sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
-    import run as nginx_run  # tests/nginx/run.py: run_test prints PASS/FAIL and notes
-    keep = "--keep" in argv
-    names = [a for a in argv if not a.startswith("--")]
-    tests = discover(names)
-    if "--list" in argv:
-        for t in tests:
-            print(t[0])
-        return 0
-    missing = harness.missing_prerequisites()
-    if missing:
-        print("FAIL prerequisites\n    " + "\n    ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-    tmp = tempfile.mkdtemp(prefix="rct-reliability-")
-    harness.setup_run(tmp, keep=keep)
-    start = time.monotonic()
-    passed = failed = 0
-    for test_id, fn in tests:
-        if nginx_run.run_test(test_id, fn):
-            passed += 1
-        else:
-            failed += 1
-    print("runtime %.1fs; temp dir %s" % (time.monotonic() - start, tmp if failed or keep else "removed"))
-    if not failed and not keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 and tests else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """The OpenSSL-copy guard in nginx binaries that embed OpenSSL statically (built by
-static_nginx.sh). Uses tests/nginx/harness.py with another nginx binary.
+static_nginx.sh). Uses tests/harness with another nginx binary.
 
-usage: static_nginx.py --lib LIB --same NGINX_3 --other NGINX_111 [--fixed-lib LIB_111]
+usage: python3 -m tests.reliability.static_nginx --lib LIB --same NGINX_3 --other NGINX_111 [--fixed-lib LIB_111]
          [--handshakes N]
 
 - --same: nginx with a static OpenSSL of the library's series. `require` works in
@@ -25,13 +25,11 @@ import sys
 import tempfile
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
+from tests.harness import TestFailure, expect, expect_eq, pki
+from tests.harness import nginx as harness  # NGINX is swapped below, where the harness reads it
+from tests.harness.clients import curl_one
 
-import harness  # noqa: E402
-from clients import curl_one  # noqa: E402
-from harness import TestFailure, expect, expect_eq, pki  # noqa: E402
+REPO = harness.REPO
 
 INIT_REQUIRE = 'init_by_lua_block { require "resty.client_tls" }\n'
 

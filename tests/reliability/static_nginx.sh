@@ -171,5 +171,5 @@ if [ "${FIX:-0}" = 1 ]; then
 fi
 
 [ "${1:-}" = --build-only ] && { echo "0 passed, 0 failed"; exit 0; }
-python3 "$here/static_nginx.py" --lib "$lib" --same "$cache/bin/$n3" --other "$cache/bin/$n1" \
+cd "$repo" && python3 -m tests.reliability.static_nginx --lib "$lib" --same "$cache/bin/$n3" --other "$cache/bin/$n1" \
     ${fixed_lib:+--fixed-lib "$fixed_lib"}

@@ -9,11 +9,11 @@ import socket
 import ssl
 import subprocess
 
-from clients import SClient, curl_one, s_client
-from harness import TestFailure, expect, expect_eq, note, pki
-from relharness import INIT, LOCATIONS, Nginx, run_client, worker_pids
+from tests.harness.clients import SClient, curl_one, s_client
+from tests.harness import TestFailure, expect, expect_eq, note, pki
+from tests.reliability.relharness import INIT, LOCATIONS, Nginx, run_client, worker_pids
 
-import harness
+from tests import harness
 
 
 def big_cert(name, ous, cn=None):

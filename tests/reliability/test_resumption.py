@@ -14,9 +14,9 @@
 import os
 import re
 
-from clients import new_id, s_client, s_client_pair
-from harness import cases, expect, expect_eq, note, pki
-from relharness import INIT, Nginx, rel_server
+from tests.harness.clients import new_id, s_client, s_client_pair
+from tests.harness import cases, expect, expect_eq, note, pki
+from tests.reliability.relharness import INIT, Nginx, rel_server
 
 CACHES = {"shared": "ssl_session_cache shared:SSL:10m;", "builtin": "ssl_session_cache builtin:1000;"}
 TICKETS = {"tickets_on": "ssl_session_tickets on;", "tickets_off": "ssl_session_tickets off;"}

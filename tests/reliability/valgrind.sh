@@ -77,7 +77,7 @@ done
 
 # 2. C programs: ASan/LSan/UBSan, then valgrind ----------------------------------------
 pki="$out/pki"
-python3 tests/nginx/pki.py "$pki" >/dev/null
+python3 -m tests.harness pki "$pki" >/dev/null
 example_args=("$pki/server.pem" "$pki/server.key" "$pki/good.pem" "$pki/good.key" "$pki/int.pem" "$pki/root.pem")
 # Expected chain: leaf then intermediate, as PEM_write_X509 writes them.
 cat "$pki/good.pem" "$pki/int.pem" >"$out/expected.pem"
@@ -142,8 +142,8 @@ done
 # 3. nginx + LuaJIT + the library in one process under memcheck --------------------------
 # It drives the PDK layer, which needs the lua module's SSL-pointer function (absent from
 # lua-nginx-module 0.10.13, Debian 11): there the C programs above are the whole check.
-if python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness; sys.exit(0 if harness.lua_module_has_ssl_pointer() else 1)' "$repo/tests/nginx"; then
-    out3=$(python3 "$here/valgrind_nginx.py" 300 2>&1); rc=$?
+if python3 -m tests.harness has-ssl-pointer; then
+    out3=$(python3 -m tests.reliability.valgrind_nginx 300 2>&1); rc=$?
     printf '%s\n' "$out3" | grep -E "note:" | sed 's/^ *note: /    /'
     if [ $rc -eq 0 ]; then pass "valgrind nginx+LuaJIT: no loss record and no error in libresty_client_tls";
     else fail "valgrind nginx+LuaJIT"; printf '%s\n' "$out3" | tail -20; fi

@@ -7,7 +7,7 @@ gracefully; memcheck's leak report is read at exit.
 
 Fails when a loss record (definitely or indirectly lost) or a memcheck error has a frame in
 libresty_client_tls. What nginx, LuaJIT and OpenSSL themselves leave is reported, not judged.
-usage: valgrind_nginx.py [HANDSHAKES]   (default 300; about 30 s)"""
+usage: python3 -m tests.reliability.valgrind_nginx [HANDSHAKES]   (default 300; about 30 s)"""
 
 import os
 import re
@@ -16,12 +16,9 @@ import ssl
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import relharness  # noqa: E402
-import harness  # noqa: E402
-from harness import expect, note, pki  # noqa: E402
-from relharness import INIT, Nginx  # noqa: E402
+from tests.harness import expect, note, pki, runner
+from tests.harness import nginx as harness  # NGINX and the timeouts are set below, where the harness reads them
+from tests.reliability.relharness import INIT, Nginx
 
 LOCATIONS = """\
         location / {
@@ -129,7 +126,7 @@ def main():
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
-    rc = relharness.main_with([("nginx+LuaJIT under valgrind memcheck", test)])
+    rc = runner.run_tests([("nginx+LuaJIT under valgrind memcheck", test)], "rct-reliability-")
     return rc
 
 

@@ -1,7 +1,7 @@
 -- Server-side helpers for the nginx integration tests (tests/nginx/*.py).
 --
 -- Every test server calls these from its *_by_lua blocks. What the module under test sees is
--- reported as "key=value" lines ending with a line "end", which tests/nginx/harness.py parses.
+-- reported as "key=value" lines ending with a line "end", which tests/harness/nginx.py parses.
 -- The chain is base64-encoded so that the Python side can compare it byte for byte.
 
 local client_tls = require "resty.client_tls"

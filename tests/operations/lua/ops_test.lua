@@ -9,7 +9,7 @@
 -- (process-wide, inherited by every worker).
 -- Each handshake asks for a client certificate with the CA list of its server{} ("by_sni":
 -- the list its SNI names, k7.many.test -> k7); each request answers with what the module
--- sees, as "key=value" lines ended by "end" (tests/nginx/harness.py parse_reports).
+-- sees, as "key=value" lines ended by "end" (tests/harness/nginx.py parse_reports).
 
 local ngx_ssl = require "ngx.ssl"
 

@@ -1,5 +1,5 @@
 -- nginx-side helpers for tests/reliability (resumption attacks, bad input, soak).
--- Reports are "key=value" lines ended by "end" (tests/nginx/harness.py parse_reports).
+-- Reports are "key=value" lines ended by "end" (tests/harness/nginx.py parse_reports).
 
 local client_tls = require "resty.client_tls"
 local ngx_ssl = require "ngx.ssl"

@@ -1,4 +1,4 @@
--- Request handlers of the soak (soak/soak.py): every resty.client_tls function on every
+-- Request handlers of the soak (tests/soak/soak.py): every resty.client_tls function on every
 -- connection, with collectgarbage() pressure, counting what is seen per outcome.
 
 local client_tls = require "resty.client_tls"

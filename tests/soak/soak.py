@@ -4,7 +4,7 @@ three server{} blocks, aborted handshakes) and keep-alive requests through one n
 whose Lua handlers call every resty.client_tls function on every request, under
 collectgarbage() pressure; samples the worker's RSS after each round.
 
-usage: soak.py [--handshakes N] [--requests N] [--rounds N] [--max-growth-kib N] [--keep]
+usage: python3 -m tests.soak.soak [--handshakes N] [--requests N] [--rounds N] [--max-growth-kib N] [--keep]
 
 Passes when: every response is what the client's certificate implies, the worker never
 restarted, the error log has no [alert]/[crit]/[emerg] (nor any [error]) line, and the
@@ -22,11 +22,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "nginx"))
+from tests import harness
 
-import harness  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CONF = """
     init_by_lua_block {

@@ -1,0 +1,1 @@
+"""The nginx integration tests: `python3 -m tests.nginx.run` (see README.md)."""

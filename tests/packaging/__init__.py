@@ -1,0 +1,1 @@
+"""The packaging checks: `bash tests/packaging/run.sh`."""

@@ -1,0 +1,1 @@
+"""The reliability tests: `bash tests/reliability/run.sh` (see README.md)."""

@@ -1,0 +1,1 @@
+"""The soak: `bash tests/soak/run.sh --short | --long` (see soak.py)."""
