@@ -218,7 +218,7 @@ t_luajit() {
 t_nginx() {
     local check
     for check in installed kong kong-patterns; do
-        "$PYTHON" tests/packaging/nginx_checks.py "$T/nginx" "$check" default default ||
+        "$PYTHON" -m tests.packaging.nginx_checks "$T/nginx" "$check" default default ||
             fail "nginx check $check failed"
     done
 }

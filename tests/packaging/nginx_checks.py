@@ -473,7 +473,7 @@ NOT_PROVIDED = ("set_upstream_cert_and_key", "set_upstream_ssl_trusted_store",
 
 
 def check_kong_patterns(lua_path, lua_cpath):
-    from test_basics import DEPTH_EXCEEDED   # the FAILED: strings of depth 0, per OpenSSL
+    from tests.nginx.test_basics import DEPTH_EXCEEDED  # the FAILED: strings of depth 0, per OpenSSL
     pki = harness.pki()
     server = pki.server("localhost")
     ca_file = os.path.join(harness._Run.tmp, "kong-ca.pem")
