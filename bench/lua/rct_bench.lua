@@ -63,8 +63,9 @@ local sizep = ffi.new("size_t[1]")
 
 -- ---- certificate phase ----------------------------------------------------------
 
-function _M.cert_candidate(n)
-  local ok, err = tls.request_client_certificate(CA[n], 3)
+-- The certificate phase of each contender with the CA list `ca`: request + disable reuse.
+local function candidate_cert(ca)
+  local ok, err = tls.request_client_certificate(ca, 3)
   if not ok then
     ngx.log(ngx.ERR, "request_client_certificate: ", err)
     return ngx.exit(ngx.ERROR)
@@ -76,14 +77,22 @@ function _M.cert_candidate(n)
   end
 end
 
-function _M.cert_b1(n)
+local function b1_cert(ca)
   local ssl = C.rct_bench_req_ssl(get_request())
-  if B1.b1_request_client_certificate(ssl, CA[n], 3, errp) ~= 0
+  if B1.b1_request_client_certificate(ssl, ca, 3, errp) ~= 0
      or B1.b1_disable_session_reuse(ssl, errp) ~= 0
   then
     ngx.log(ngx.ERR, "b1: ", ffi_str(errp[0]))
     return ngx.exit(ngx.ERROR)
   end
+end
+
+function _M.cert_candidate(n)
+  return candidate_cert(CA[n])
+end
+
+function _M.cert_b1(n)
+  return b1_cert(CA[n])
 end
 
 -- ---- the chain ------------------------------------------------------------------
@@ -312,26 +321,11 @@ local function next_tenant()
 end
 
 function _M.tenant_candidate()
-  local ok, err = tls.request_client_certificate(next_tenant(), 3)
-  if not ok then
-    ngx.log(ngx.ERR, "request_client_certificate: ", err)
-    return ngx.exit(ngx.ERROR)
-  end
-  ok, err = tls.disable_session_reuse()
-  if not ok then
-    ngx.log(ngx.ERR, "disable_session_reuse: ", err)
-    return ngx.exit(ngx.ERROR)
-  end
+  return candidate_cert(next_tenant())
 end
 
 function _M.tenant_b1()
-  local ssl = C.rct_bench_req_ssl(get_request())
-  if B1.b1_request_client_certificate(ssl, next_tenant(), 3, errp) ~= 0
-     or B1.b1_disable_session_reuse(ssl, errp) ~= 0
-  then
-    ngx.log(ngx.ERR, "b1: ", ffi_str(errp[0]))
-    return ngx.exit(ngx.ERROR)
-  end
+  return b1_cert(next_tenant())
 end
 
 --- /memory: what the memory measurement's request does (the chain and the verify
