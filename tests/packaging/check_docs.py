@@ -11,7 +11,8 @@ usage: check_docs.py LIBRARY.so
   a section in docs/lua-api.md with syntax, context, returns and a Lua example, and the
   context lists exactly the phases the module accepts.
 - Kong shim: every function of kong/lua/resty/client_tls/kong.lua is named in docs/kong.md.
-- README: a newcomer finds the install, LuaRocks, Kong and OpenSSL instructions there.
+- README: the newcomer's page (commands, examples, platforms) links every reference page;
+  docs/install.md has the install, pkg-config, LuaRocks and OpenSSL instructions.
 - The repository stands alone: no tracked file names a document the repository does not
   contain (the project's private notes), and every relative Markdown link resolves.
 Prints each problem; exit status 1 when there is one.
@@ -188,12 +189,24 @@ def check_kong():
 
 
 def check_readme():
+    """The README is the newcomer's page: the two commands, the examples, the platforms,
+    and a link to every reference page; the install page has what installing needs."""
     text = read(README)
-    for what, pattern in (("make install", r"make install"), ("pkg-config", r"pkg-config"),
-                          ("LuaRocks", r"luarocks make"), ("Kong drop-in", r"docs/kong\.md"),
-                          ("another OpenSSL", r"OPENSSL_DIR"), ("Lua API reference", r"docs/lua-api\.md")):
+    for what, pattern in (("the demo", r"make demo"), ("the tests", r"make test\b"),
+                          ("the tested platforms", r"## Tested platforms"),
+                          ("minimum versions", r"Minimum versions"),
+                          ("a Lua example", r"```nginx"), ("a C example", r"```c")):
         if not re.search(pattern, text):
             problem("README.md: nothing about %s (expected /%s/)", what, pattern)
+    for page in ("install", "lua-api", "c-api", "behaviour", "kong", "openssl", "performance",
+                 "reliability", "testing", "troubleshooting", "architecture"):
+        if "](docs/%s.md)" % page not in text:
+            problem("README.md: no link to docs/%s.md", page)
+    install = read(os.path.join(REPO, "docs", "install.md"))
+    for what, pattern in (("make install", r"make install"), ("pkg-config", r"pkg-config"),
+                          ("LuaRocks", r"luarocks make"), ("another OpenSSL", r"OPENSSL_DIR")):
+        if not re.search(pattern, install):
+            problem("docs/install.md: nothing about %s (expected /%s/)", what, pattern)
 
 
 OUTSIDE = re.compile(r"CONTRACT\.md|PITFALLS|STYLE\.md|/work/shared")
