@@ -23,26 +23,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/rct-firstrun.XXXXXX") || { echo "FAIL mktemp -d";
 chmod 700 "$T"
 CLONE=$T/resty-client-tls
 
-passed=0
-failed=0
-
-# run NAME FUNCTION: one test; its output goes to a log shown only on failure.
-run() {
-    local name=$1 fn=$2 log=$T/$1.log start=$SECONDS rc
-    ( set -e; "$fn" ) >"$log" 2>&1
-    rc=$?
-    if [ "$rc" -eq 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name ($((SECONDS - start))s)"
-        grep '^note: ' "$log" | sed 's/^/    /'
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name ($((SECONDS - start))s)"
-        tail -n 80 "$log" | sed 's/^/    /'
-    fi
-}
-
-fail() { echo "$*" >&2; return 1; }
+RUN_TAIL=80
+# run NAME FUNCTION, fail MESSAGE, passed/failed counts, last_rc: the shared shell runner.
+. "$REPO/tests/harness/run.sh"
 
 # expect_line FILE TEXT: FILE has a line containing TEXT (fixed string).
 expect_line() { grep -qF -- "$2" "$1" || fail "no line with \"$2\" in the output above"; }

@@ -31,29 +31,9 @@ OUT=$T/out
 DEB=""
 installed_by_us=0
 
-passed=0
-failed=0
-
-# run NAME FUNCTION: one test, its status in $last_rc. Never call it inside `if`, `&&` or
-# `||`: bash would then ignore set -e in the subshell, and a failing step would pass.
-last_rc=0
-run() {
-    local name=$1 fn=$2 log=$T/$1.log start=$SECONDS rc
-    ( set -e; "$fn" ) >"$log" 2>&1
-    rc=$?
-    last_rc=$rc
-    if [ "$rc" -eq 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS deb-$name ($((SECONDS - start))s)"
-        grep '^note: ' "$log" | sed 's/^/    /'
-    else
-        failed=$((failed + 1))
-        echo "FAIL deb-$name ($((SECONDS - start))s)"
-        tail -n 60 "$log" | sed 's/^/    /'
-    fi
-}
-
-fail() { echo "$*" >&2; return 1; }
+RUN_PREFIX=deb-
+# run NAME FUNCTION, fail MESSAGE, passed/failed counts, last_rc: the shared shell runner.
+. "$REPO/tests/harness/run.sh"
 
 apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get -y -o DPkg::Lock::Timeout=300 "$@"

@@ -43,27 +43,8 @@ P=$T/prefix                     # make install PREFIX
 PY_LUA_PATH=$P/share/lua/5.1/?.lua
 PY_LUA_CPATH=$P/lib/lua/5.1/?.so
 
-passed=0
-failed=0
-
-# run NAME FUNCTION: one test; its output goes to a log shown only on failure.
-run() {
-    local name=$1 fn=$2 log=$T/$1.log start=$SECONDS rc
-    # Not inside `if`: there bash would ignore set -e in the subshell.
-    ( set -e; "$fn" ) >"$log" 2>&1
-    rc=$?
-    if [ "$rc" -eq 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name ($((SECONDS - start))s)"
-        grep '^note: ' "$log" | sed 's/^/    /'
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name ($((SECONDS - start))s)"
-        tail -n 60 "$log" | sed 's/^/    /'
-    fi
-}
-
-fail() { echo "$*" >&2; return 1; }
+# run NAME FUNCTION, fail MESSAGE, passed/failed counts, last_rc: the shared shell runner.
+. "$REPO/tests/harness/run.sh"
 
 need_file() { [ -e "$1" ] || fail "missing: $1"; }
 
