@@ -137,14 +137,20 @@ class SClient:
     @property
     def ca_names(self):
         """The "Acceptable client certificate CA names" list (None when none were sent)."""
-        if "No client certificate CA names sent" in self.text:
-            return None
-        m = re.search(r"^Acceptable client certificate CA names\n(.*?)"
-                      r"^(?=Client Certificate Types|Requested Signature|Peer signing|---)",
-                      self.text, re.M | re.S)
-        if not m:
-            raise TestFailure("no CA names section in s_client output:\n" + self.text[-3000:])
-        return [line.strip() for line in m.group(1).splitlines() if line.strip()]
+        return ca_names_in(self.text)
+
+
+def ca_names_in(text):
+    """The "Acceptable client certificate CA names" list of `openssl s_client` output (TCP or
+    QUIC), or None when the server sent none."""
+    if "No client certificate CA names sent" in text:
+        return None
+    m = re.search(r"^Acceptable client certificate CA names\n(.*?)"
+                  r"^(?=Client Certificate Types|Requested Signature|Peer signing|---)",
+                  text, re.M | re.S)
+    if not m:
+        raise TestFailure("no CA names section in s_client output:\n" + text[-3000:])
+    return [line.strip() for line in m.group(1).splitlines() if line.strip()]
 
 
 def s_client(port, servername="localhost", mode="tls1.3", client=None, sess_out=None, sess_in=None,

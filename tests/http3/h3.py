@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 from tests import harness
 from tests.harness import NGINX, TestFailure, expect_eq, parse_reports, pki  # noqa: F401
-from tests.harness.clients import CLIENT_TIMEOUT, Response, client_cert_args
+from tests.harness.clients import CLIENT_TIMEOUT, Response, ca_names_in, client_cert_args
 
 H3_LUA = os.path.join(HERE, "lua")
 
@@ -235,14 +235,7 @@ class QuicHandshake:
     @property
     def ca_names(self):
         """The "Acceptable client certificate CA names" list (None when none were sent)."""
-        if "No client certificate CA names sent" in self.text:
-            return None
-        m = re.search(r"^Acceptable client certificate CA names\n(.*?)"
-                      r"^(?=Client Certificate Types|Requested Signature|Peer signing|---)",
-                      self.text, re.M | re.S)
-        if not m:
-            raise TestFailure("no CA names section in s_client output:\n" + self.text[-3000:])
-        return [line.strip() for line in m.group(1).splitlines() if line.strip()]
+        return ca_names_in(self.text)
 
 
 def session_max_early_data(path):
