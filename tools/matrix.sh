@@ -264,6 +264,12 @@ run_release() {
 }
 
 mkdir -p "$cache"
+# What the host needs besides the chroots (a fresh Debian 12 has neither).
+for tool in debootstrap rsync; do
+    command -v "$tool" >/dev/null && continue
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; } \
+        || die "cannot install $tool"
+done
 passed=0 failed=0
 # The chroots are made in parallel (mostly downloads), each job with its own log.
 start=$(date +%s)
