@@ -85,11 +85,9 @@ impl CaList {
             names.push(der);
         }
         let mut store = X509StoreBuilder::new().map_err(openssl_failed(c"X509_STORE_new() failed"))?;
-        for cert in certs {
-            store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
-        }
         let mut cert_bytes = 0;
         for cert in certs {
+            store.add_cert(cert.to_owned()).map_err(openssl_failed(c"X509_STORE_add_cert() failed"))?;
             cert_bytes += cert.to_der().map_err(openssl_failed(c"i2d_X509() failed"))?.len();
         }
         let certs = certs.iter().map(|c| c.to_owned()).collect();
@@ -114,10 +112,9 @@ impl CaList {
     /// alive. Per list 2 KiB (the store and its tables); per certificate eleven times its
     /// DER (a parsed X509 of OpenSSL 3.0 took 6.4 KiB for a 620-byte certificate, about
     /// 10.3 times, measured with 4096 lists held by the cache alone) plus 256 bytes of
-    /// store entry; the names' DER. The
-    /// certificates are the caller's objects, referenced: when the caller keeps its parsed
-    /// lists (as Kong does) the real cost is only the store and the names, about 2 KiB for
-    /// a list of 5 CAs (measured with 4096 lists).
+    /// store entry; the names' DER. The certificates are the caller's objects, referenced:
+    /// when the caller keeps its parsed lists (as Kong does) the real cost is only the
+    /// store and the names, about 2 KiB for a list of 5 CAs (measured with 4096 lists).
     pub fn cost(&self) -> usize {
         2048 + self.certs.len() * 256 + 11 * self.cert_bytes + self.encoded + std::mem::size_of::<CaList>()
     }

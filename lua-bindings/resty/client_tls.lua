@@ -413,8 +413,8 @@ local MIN_NGX_LUA = "0.10.23"
 local function pdk_init()
   ngx = rawget(_G, "ngx")
   if type(ngx) ~= "table" then
-    -- lua-nginx-module before 0.10.16 or so keeps `ngx` in each request's globals
-    -- table, not in _G (seen with 0.10.13).
+    -- An older lua-nginx-module keeps `ngx` in each request's globals table, not
+    -- in _G (seen with 0.10.13).
     ngx = getfenv(0).ngx
   end
   if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then
@@ -566,6 +566,7 @@ end
 
 local CACHES = { ca = 0, chain = 1 }
 local entriesp = ffi_new("size_t[1]")
+local QUERY = ffi.cast("size_t", -1)  -- (size_t)-1: read the limit, change nothing
 
 local function cache_id(which, fname)
   local id = CACHES[which]
@@ -581,7 +582,7 @@ end
 function _M.cache_limit(which, bytes)
   local id = cache_id(which, "cache_limit")
   if bytes == nil then
-    return tonumber(clib.resty_client_tls_cache_limit(id, ffi.cast("size_t", -1)))
+    return tonumber(clib.resty_client_tls_cache_limit(id, QUERY))
   end
   if type(bytes) ~= "number" or bytes < 0 or bytes % 1 ~= 0 or bytes >= 2^53 then
     error("bad argument #2 to 'cache_limit' (a byte count expected, got " .. tostring(bytes) .. ")", 2)

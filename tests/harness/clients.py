@@ -15,7 +15,8 @@ def new_id():
     return uuid.uuid4().hex[:12]
 
 
-def _run(args, stdin=None):
+def run_client(args, stdin=None):
+    """Runs a client command; a timeout or a non-zero exit is a TestFailure with its output."""
     try:
         proc = subprocess.run(args, input=stdin, capture_output=True, timeout=CLIENT_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -62,7 +63,7 @@ def _curl(tmp, port, paths, host, client, scheme, http2):
     for i, path in enumerate(paths):
         outs.append(os.path.join(tmp, "body%d" % i))
         args += ["-o", outs[-1], "%s://%s:%d%s" % (scheme, host, port, path)]
-    proc = _run(args)
+    proc = run_client(args)
     meta = proc.stdout.decode().split()
     responses = []
     for i, out in enumerate(outs):
@@ -81,7 +82,7 @@ def nghttp(port, paths, client=None, sequential=False):
     """GET each path over one HTTP/2 connection (nghttp sends no SNI for 127.0.0.1).
     sequential: one stream at a time, in order (as if the server allowed one stream)."""
     urls = ["https://127.0.0.1:%d%s" % (port, p) for p in paths]
-    proc = _run(["nghttp", *(["-M", "1"] if sequential else []), *client_cert_args(client), *urls])
+    proc = run_client(["nghttp", *(["-M", "1"] if sequential else []), *client_cert_args(client), *urls])
     return parse_reports(proc.stdout.decode(errors="replace"))
 
 
@@ -168,7 +169,7 @@ def s_client(port, servername="localhost", mode="tls1.3", client=None, sess_out=
     if sess_in:
         args += ["-sess_in", sess_in]
     request = "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host or servername)
-    proc = _run(args, stdin=request.encode())
+    proc = run_client(args, stdin=request.encode())
     return SClient(proc.stdout.decode(errors="replace"))
 
 

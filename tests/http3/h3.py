@@ -19,6 +19,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 from tests import harness
 from tests.harness import NGINX, TestFailure, expect_eq, parse_reports, pki  # noqa: F401
 from tests.harness.clients import CLIENT_TIMEOUT, Response, ca_names_in, client_cert_args
+from tests.harness.clients import run_client as run
 
 H3_LUA = os.path.join(HERE, "lua")
 
@@ -198,18 +199,6 @@ def curl(port, paths, proto="h3", host="localhost", client=None, extra=(), early
 
 def curl_one(port, path="/", **kw):
     return curl(port, [path], **kw)[0]
-
-
-def run(args, stdin=None):
-    try:
-        proc = subprocess.run(args, input=stdin, capture_output=True, timeout=CLIENT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise TestFailure("client timed out after %ds: %s" % (CLIENT_TIMEOUT, " ".join(args)))
-    if proc.returncode != 0:
-        raise TestFailure("client failed (exit %d): %s\n%s%s" % (
-            proc.returncode, " ".join(args), proc.stdout.decode(errors="replace")[-2000:],
-            proc.stderr.decode(errors="replace")[-2000:]))
-    return proc
 
 
 def expect_h3(response, what):
