@@ -5,6 +5,8 @@
 - clients.py: curl, openssl s_client and nghttp, as `from tests.harness import clients`.
 - certs.py: the throwaway PKI (`pki()` returns the run's one).
 - runner.py: discovery, selection, the PASS/FAIL lines and "N passed, N failed".
+- lua/rct_harness.lua: the nginx side, on every test nginx's lua_package_path
+  (`require "rct_harness"`): PEM files as CA stacks, the certificate-phase request, reports.
 - __main__.py: `python3 -m tests.harness worker-user | versions | pki DIR | has-ssl-pointer`,
   for shell scripts.
 

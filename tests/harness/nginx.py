@@ -3,6 +3,9 @@
 - `Nginx(http_conf)`: a throwaway nginx (master + 1 worker) in its own temp dir, on free
   127.0.0.1 ports, stopped by PID, whose error log is checked when the test ends.
 - `tls_server()` / `plain_server()`: server{} blocks wired to tests/nginx/lua/rct_test.lua.
+- Every nginx has tests/harness/lua on its lua_package_path: `require "rct_harness"` gives the
+  Lua helpers every suite shares (reading PEM files into CA stacks, the certificate-phase
+  request, "key=value" reports, outcomes kept in lua_shared_dict rct).
 - `expect*()`: assertions with readable messages; `note()`: observations printed under the test.
 - `cases()`: parametrize a test; tests/harness/runner.py discovers and runs `test_*` functions.
 
@@ -33,6 +36,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LIBRARY = os.path.join(REPO, "target", "release", "libresty_client_tls.so")
 LUA_MODULE = os.path.join(REPO, "lua-bindings", "resty", "client_tls.lua")
 LUA_HELPERS = os.path.join(REPO, "tests", "nginx", "lua")
+# rct_harness.lua: the Lua helpers every suite's own Lua file builds on.
+HARNESS_LUA = os.path.join(REPO, "tests", "harness", "lua")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LUA_NGINX_MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")
 CLIENT_TOOLS = ("curl", "nghttp", "openssl", "luajit")
@@ -176,7 +181,7 @@ http {
     fastcgi_temp_path @dir@/tmp-fastcgi;
     uwsgi_temp_path @dir@/tmp-uwsgi;
     scgi_temp_path @dir@/tmp-scgi;
-    lua_package_path "@repo@/lua-bindings/?.lua;@lua_helpers@/?.lua;;";
+    lua_package_path "@repo@/lua-bindings/?.lua;@lua_helpers@/?.lua;@harness_lua@/?.lua;;";
     lua_package_cpath "@repo@/target/release/lib?.so;;";
     lua_shared_dict rct 1m;
 
@@ -288,7 +293,7 @@ class Nginx:
         text = render(NGINX_CONF, self.ports, {
             "modules": nginx_modules_dir(), "worker_user": worker_user(),
             "dir": self.dir, "log_level": _Run.log_level,
-            "repo": REPO, "lua_helpers": LUA_HELPERS,
+            "repo": REPO, "lua_helpers": LUA_HELPERS, "harness_lua": HARNESS_LUA,
             "main_conf": main_conf, "http_conf": http_conf,
         })
         check_listen_ports(text, self.ports)

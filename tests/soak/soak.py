@@ -132,12 +132,18 @@ class Clients:
 
     def expected(self, host, who, body):
         """Whether the body matches the certificate sent."""
-        fields = dict(line.split("=", 1) for line in body.decode().splitlines() if "=" in line)
+        fields = parse_report(body)
         if host == "nocert.test" or who == "none":
             return fields.get("verify") == "NONE" and fields.get("chain") == "0"
         if who == "good":
             return fields.get("verify") == "SUCCESS" and fields.get("chain") == str(self.good_chain_len)
         return fields.get("verify", "").startswith("FAILED:") and fields.get("chain") == str(self.selfsigned_len)
+
+
+def parse_report(body):
+    """The one "key=value ... end" report a soak response carries, as a dict ({} if none)."""
+    reports = harness.parse_reports(body.decode())
+    return reports[0] if reports else {}
 
 
 def one_handshake(clients, port, i, failures, stats):
@@ -236,7 +242,7 @@ def rss_kib(pid, field="RssAnon"):
 def lua_stats(port):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         _, body = http_get(s, "plain", "/stats", close=True)
-    return dict(line.split("=", 1) for line in body.decode().splitlines())
+    return parse_report(body)
 
 
 def main():

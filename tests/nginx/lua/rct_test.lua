@@ -6,18 +6,11 @@
 
 local client_tls = require "resty.client_tls"
 local ngx_ssl = require "ngx.ssl"
+local H = require "rct_harness"
 
 local tls = client_tls.new()   -- PDK style, as Kong does
-local shared = ngx.shared.rct  -- lua_shared_dict rct (declared by the harness)
 
 local _M = {}
-
-local function read_file(path)
-    local f = assert(io.open(path, "rb"))
-    local data = f:read("*a")
-    f:close()
-    return data
-end
 
 -- "ok", "nil", "err:<message>" or the value, one line.
 local function describe(ok, value, err)
@@ -79,27 +72,17 @@ end
 -- request_client_certificate with the certificates of `files` (nil: no CA list), then free
 -- the stack at once and churn the allocator a little, so a module that kept the caller's
 -- stack would read someone else's memory.
-local function request(files, depth)
-    local ca
-    if files then
-        local pems = {}
-        for i, path in ipairs(files) do
-            pems[i] = read_file(path)
-        end
-        ca = assert(ngx_ssl.parse_pem_cert(table.concat(pems)))
-    end
-    local ok, err = tls.request_client_certificate(ca, depth)
+local function request(files, depth, disable)
+    local ca = H.parse_ca(files)
+    local ok = H.ask(tls, ca, depth, disable)
     if ca then
         ca = nil  -- luacheck: ignore
         collectgarbage()
         collectgarbage()
-        local pem = read_file(files[1])
+        local pem = H.read_file(files[1])
         for _ = 1, 16 do
             ngx_ssl.parse_pem_cert(pem)
         end
-    end
-    if not ok then
-        ngx.log(ngx.ERR, "request_client_certificate failed: ", err)
     end
     return ok
 end
@@ -123,15 +106,7 @@ function _M.cert_phase(opts)
     if opts.ca_first then
         request(opts.ca_first, opts.depth)
     end
-    if not request(opts.ca, opts.depth) then
-        return
-    end
-    if opts.disable then
-        local ok, err = tls.disable_session_reuse()
-        if not ok then
-            ngx.log(ngx.ERR, "disable_session_reuse failed: ", err)
-        end
-    end
+    request(opts.ca, opts.depth, opts.disable)
 end
 
 -- rewrite/access phase: apply ?set=<value> through set_client_verify, then remember what the
@@ -147,6 +122,8 @@ function _M.access()
     ctx.access = _M.snapshot()
 end
 
+-- The report's lines: the snapshots, each key under its prefix, and set_client_verify's
+-- outcome.
 local function report(snap_prefixes)
     local out = {}
     for _, p in ipairs(snap_prefixes) do
@@ -157,37 +134,27 @@ local function report(snap_prefixes)
     if ngx.ctx.set_result then
         out[#out + 1] = "set=" .. ngx.ctx.set_result
     end
-    out[#out + 1] = "end"
-    return table.concat(out, "\n") .. "\n"
-end
-
-local function respond(body)
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    return out
 end
 
 function _M.content()
-    respond(report({ { "content.", _M.snapshot() }, { "access.", ngx.ctx.access } }))
+    H.report(report({ { "content.", _M.snapshot() }, { "access.", ngx.ctx.access } }))
 end
 
 -- log phase: keep what the module sees under ?id=<id>, for /seen?id=<id>.
 function _M.log()
     local id = ngx.var.arg_id
     if id then
-        local ok, err = shared:set("log:" .. id, report({ { "log.", _M.snapshot() } }))
-        if not ok then
-            ngx.log(ngx.ERR, "shared dict set failed: ", err)
-        end
+        H.keep("log", id, table.concat(report({ { "log.", _M.snapshot() } }), "\n"))
     end
 end
 
 function _M.seen()
-    local data = shared:get("log:" .. (ngx.var.arg_id or ""))
+    local data = H.kept("log", ngx.var.arg_id or "")
     if not data then
         return ngx.exit(404)
     end
-    respond(data)
+    H.report({ data })
 end
 
 -- Phase matrix: call every API function from the current phase and keep the outcome.
@@ -209,26 +176,19 @@ function _M.try_all()
     local phase = ngx.get_phase()
     for _, entry in ipairs(CALLS) do
         local name, call = entry[1], entry[2]
-        local key = "phase:" .. phase .. "|" .. name
-        if not shared:get(key) then
+        local key = phase .. "|" .. name
+        if not H.kept("phase", key) then
             local ok, value, err = pcall(call)
             if ok and value == nil and err == nil and name == "set_client_verify" then
                 value = "ok"  -- set_client_verify returns nothing
             end
-            shared:set(key, describe(ok, value, err))
+            H.keep("phase", key, describe(ok, value, err))
         end
     end
 end
 
 function _M.dump_phases()
-    local keys = shared:get_keys(0)
-    table.sort(keys)
-    for _, key in ipairs(keys) do
-        local phase_fn = key:match("^phase:(.*)$")
-        if phase_fn then
-            ngx.say(phase_fn, "=", (shared:get(key):gsub("\n", "\\n")))
-        end
-    end
+    H.say_kept("phase")
 end
 
 return _M

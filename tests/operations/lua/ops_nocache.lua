@@ -5,26 +5,19 @@
 -- $ssl_client_verify, never loading resty.client_tls.
 
 local ngx_ssl = require "ngx.ssl"
+local H = require "rct_harness"
 
 local _M = {}
 
-local function ca_list(path)
-    local f = assert(io.open(path, "rb"))
-    local pem = f:read("*a")
-    f:close()
-    return assert(ngx_ssl.parse_pem_cert(pem))
-end
-
 function _M.cert_phase(variant, ca_path)
-    local ca = ca_list(ca_path)
-    local ok, err
+    local ca = H.parse_ca({ ca_path })
     if variant == "module" then
-        ok, err = require("resty.client_tls").request_client_certificate(ca)
-    else
-        ok, err = ngx_ssl.verify_client(ca)
+        H.ask(require("resty.client_tls"), ca)
+        return
     end
+    local ok, err = ngx_ssl.verify_client(ca)
     if not ok then
-        ngx.log(ngx.ERR, "requesting a client certificate failed: ", err)
+        ngx.log(ngx.ERR, "ngx.ssl.verify_client failed: ", err)
     end
 end
 
@@ -47,11 +40,7 @@ function _M.content(variant)
         out[#out + 1] = "verify=" .. tostring(ngx.var.ssl_client_verify)
         out[#out + 1] = "chain=" .. (ngx.var.ssl_client_raw_cert and "leaf-only" or "nil")
     end
-    out[#out + 1] = "end"
-    local body = table.concat(out, "\n") .. "\n"
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    H.report(out)
 end
 
 return _M

@@ -12,6 +12,7 @@
 -- sees, as "key=value" lines ended by "end" (tests/harness/nginx.py parse_reports).
 
 local ngx_ssl = require "ngx.ssl"
+local H = require "rct_harness"
 
 local tls         -- resty.client_tls PDK table; nil in the stock control
 local lists = {}  -- name -> { ca = STACK_OF(X509)* cdata, gen = label from the file }
@@ -66,14 +67,13 @@ function _M.cert_phase(list)
         ngx.log(ngx.ERR, "no CA list for ", tostring(name))
         return
     end
-    local ok, err
     if tls then
-        ok, err = tls.request_client_certificate(l.ca)
-    else
-        ok, err = ngx_ssl.verify_client(l.ca)
+        H.ask(tls, l.ca)
+        return
     end
+    local ok, err = ngx_ssl.verify_client(l.ca)
     if not ok then
-        ngx.log(ngx.ERR, "request_client_certificate failed: ", err)
+        ngx.log(ngx.ERR, "ngx.ssl.verify_client failed: ", err)
     end
 end
 
@@ -97,7 +97,7 @@ end
 function _M.content(list)
     local name = list_name(list, ngx.var.ssl_server_name)
     local verify, chain, cached = observed()
-    local body = table.concat({
+    H.report({
         "worker=" .. ngx.worker.pid(),
         "server=" .. tostring(ngx.var.ops_server),
         "list=" .. tostring(name),
@@ -105,11 +105,7 @@ function _M.content(list)
         "verify=" .. verify,
         "chain=" .. chain,
         "cached=" .. cached,
-        "end", "",
-    }, "\n")
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    })
 end
 
 return _M

@@ -5,6 +5,7 @@ ffi.cdef [[
 int setenv(const char *name, const char *value, int overwrite);
 int unsetenv(const char *name);
 ]]
+local H = require "rct_harness"
 local tls = require("resty.client_tls").new()
 local _M = {}
 
@@ -13,21 +14,21 @@ local function with_panic(f, ...)
     local ok, a, b = pcall(f, ...)
     ffi.C.unsetenv("RESTY_CLIENT_TLS_TEST_PANIC")
     if not ok then
-        return "raise:" .. tostring(a):gsub("^[^:]*:%d+: ", "")
+        return "raise:" .. H.message(a)
     end
     return tostring(a) .. "," .. tostring(b)
 end
 
 function _M.cert_phase()
-    ngx.shared.rct:set("panic.request", with_panic(tls.request_client_certificate))
-    ngx.shared.rct:set("panic.disable", with_panic(tls.disable_session_reuse))
+    H.keep("panic", "request", with_panic(tls.request_client_certificate))
+    H.keep("panic", "disable", with_panic(tls.disable_session_reuse))
     assert(tls.request_client_certificate())  -- and then for real
 end
 
 function _M.content()
     local out = {
-        "request=" .. ngx.shared.rct:get("panic.request"),
-        "disable=" .. ngx.shared.rct:get("panic.disable"),
+        "request=" .. H.kept("panic", "request"),
+        "disable=" .. H.kept("panic", "disable"),
         "chain=" .. with_panic(tls.get_full_client_certificate_chain),
         "verify=" .. with_panic(tls.get_client_verify),
         "session=" .. with_panic(tls.get_session_info),
@@ -35,9 +36,8 @@ function _M.content()
         "after.verify=" .. tostring(tls.get_client_verify()),
         "after.chain=" .. (tls.get_full_client_certificate_chain() and "present" or "nil"),
         "worker=" .. ngx.worker.pid(),
-        "end",
     }
-    ngx.print(table.concat(out, "\n") .. "\n")
+    H.report(out)
 end
 
 return _M

@@ -3,47 +3,19 @@
 
 local client_tls = require "resty.client_tls"
 local ngx_ssl = require "ngx.ssl"
+local H = require "rct_harness"
 
 local tls = client_tls.new()
 
 local _M = {}
 
-local function read_file(path)
-    local f = assert(io.open(path, "rb"))
-    local data = f:read("*a")
-    f:close()
-    return data
-end
-
-local ca_cache = {}
-
--- ca: list of PEM paths, parsed once per worker (as Kong caches them).
-local function ca_stack(paths)
-    if not paths then
-        return nil
-    end
-    local key = table.concat(paths, "|")
-    local ca = ca_cache[key]
-    if not ca then
-        local pems = {}
-        for i, p in ipairs(paths) do
-            pems[i] = read_file(p)
-        end
-        ca = assert(ngx_ssl.parse_pem_cert(table.concat(pems)))
-        ca_cache[key] = ca
-    end
-    return ca
-end
-
 -- Certificate phase: opts = { ca = {paths}, depth = n, disable = bool, request = bool }.
+-- CA lists are parsed once per worker (as Kong keeps them).
 function _M.cert_phase(opts)
     opts = opts or {}
     if opts.request ~= false then
-        local ok, err = tls.request_client_certificate(ca_stack(opts.ca), opts.depth)
-        if not ok then
-            ngx.log(ngx.ERR, "request_client_certificate failed: ", err)
-            return
-        end
+        H.ask(tls, H.cached_ca(opts.ca), opts.depth, opts.disable)
+        return
     end
     if opts.disable then
         local ok, err = tls.disable_session_reuse()
@@ -100,12 +72,8 @@ function _M.report()
         "chain_b64=" .. (chain and ngx.encode_base64(chain) or ""),
         "session.resumed=" .. (info and tostring(info.resumed) or ("err:" .. tostring(ierr))),
         "session.server_name=" .. (info and tostring(info.server_name) or ""),
-        "end",
     }
-    local body = table.concat(out, "\n") .. "\n"
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    H.report(out)
 end
 
 
@@ -116,7 +84,7 @@ local ffi = require "ffi"
 -- "ok:<values>" / "nil,<err>" / "raise:<message without the file:line prefix>"
 local function outcome(ok, a, b)
     if not ok then
-        return "raise:" .. tostring(a):gsub("^[^:]*:%d+: ", "")
+        return "raise:" .. H.message(a)
     end
     if a == nil then
         return "nil," .. tostring(b)
@@ -125,7 +93,7 @@ local function outcome(ok, a, b)
 end
 
 local function record(name, ...)
-    ngx.shared.rct:set("bad:" .. name, outcome(pcall(...)))
+    H.keep("bad", name, outcome(pcall(...)))
 end
 
 -- Certificate phase of the bad-input server: misuse of every argument, and a CA list
@@ -147,13 +115,10 @@ function _M.bad_cert_phase(opts)
         record("wrong_phase_set_verify_in_ssl_cert", tls.set_client_verify, "SUCCESS")
         record("wrong_phase_session_info_in_ssl_cert", tls.get_session_info)
     elseif name == "bigca.test" then
-        record("ca_over_hint_limit", tls.request_client_certificate, ca_stack(opts.big_ca), 2)
+        record("ca_over_hint_limit", tls.request_client_certificate, H.cached_ca(opts.big_ca), 2)
         return  -- the connection goes on without a certificate request
     end
-    local ok, err = tls.request_client_certificate(ca_stack(opts.ca), opts.depth)
-    if not ok then
-        ngx.log(ngx.ERR, "request_client_certificate failed: ", err)
-    end
+    H.ask(tls, H.cached_ca(opts.ca), opts.depth)
 end
 
 -- set_by_lua phase: no function of the module is allowed there.
@@ -186,14 +151,7 @@ function _M.plain_content()
 end
 
 function _M.dump_bad()
-    local keys = ngx.shared.rct:get_keys(0)
-    table.sort(keys)
-    for _, k in ipairs(keys) do
-        local n = k:match("^bad:(.*)$")
-        if n then
-            ngx.say(n, "=", ngx.shared.rct:get(k))
-        end
-    end
+    H.say_kept("bad")
 end
 
 -- Misuse that passes the Lua checks: pointers of another type. What happens is recorded
@@ -202,7 +160,7 @@ function _M.dangerous(kind, key_path)
     if kind == "ca_char_pointer" then
         record(kind, tls.request_client_certificate, ffi.cast("char *", "abcdefgh"))
     elseif kind == "ca_private_key_pointer" then
-        local key = ngx_ssl.parse_pem_priv_key(read_file(key_path))
+        local key = ngx_ssl.parse_pem_priv_key(H.read_file(key_path))
         record(kind, tls.request_client_certificate, key)
     elseif kind == "low_ssl_int_array" then
         record(kind, client_tls.ssl.get_client_verify, ffi.new("int[1]"))

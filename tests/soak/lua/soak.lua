@@ -3,6 +3,7 @@
 
 local client_tls = require "resty.client_tls"
 local ngx_ssl = require "ngx.ssl"
+local H = require "rct_harness"
 
 local tls = client_tls.new()
 local _M = {}
@@ -16,15 +17,8 @@ local function bump(k)
     counts[k] = (counts[k] or 0) + 1
 end
 
-local function read_file(path)
-    local f = assert(io.open(path, "rb"))
-    local data = f:read("*a")
-    f:close()
-    return data
-end
-
 function _M.init(ca_path)
-    ca_pem = read_file(ca_path)
+    ca_pem = H.read_file(ca_path)
 end
 
 -- Certificate phase. mode "cached": the parsed stack is kept; "fresh": parsed on every
@@ -38,16 +32,7 @@ function _M.cert_phase(mode, depth)
         ca_cached = ca_cached or assert(ngx_ssl.parse_pem_cert(ca_pem))
         ca = ca_cached
     end
-    local ok, err = tls.request_client_certificate(ca, depth)
-    if not ok then
-        ngx.log(ngx.ERR, "request_client_certificate: ", err)
-    end
-    if math.random() < 0.5 then
-        ok, err = tls.disable_session_reuse()
-        if not ok then
-            ngx.log(ngx.ERR, "disable_session_reuse: ", err)
-        end
-    end
+    H.ask(tls, ca, depth, math.random() < 0.5)
     -- Misuse in the right phase: must raise, never crash or leak.
     if math.random() < 0.1 then
         assert(not pcall(tls.request_client_certificate, "not a stack"))
@@ -106,10 +91,8 @@ function _M.content()
     else
         collectgarbage("step", 10)
     end
-    local body = "verify=" .. tostring(verify) .. "\nchain=" .. (chain and #chain or 0)
-                 .. "\nresumed=" .. tostring(ngx.ctx.resumed) .. "\n"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    H.report({ "verify=" .. tostring(verify), "chain=" .. (chain and #chain or 0),
+               "resumed=" .. tostring(ngx.ctx.resumed) })
 end
 
 function _M.log()
@@ -125,8 +108,7 @@ function _M.plain()
         bump("plain_unexpected")
     end
     collectgarbage("step", 10)
-    ngx.header["Content-Length"] = 3
-    ngx.print("ok\n")
+    H.respond("ok\n")
 end
 
 function _M.stats()
@@ -137,9 +119,7 @@ function _M.stats()
         out[#out + 1] = "count." .. k .. "=" .. v
     end
     table.sort(out)
-    local body = table.concat(out, "\n") .. "\n"
-    ngx.header["Content-Length"] = #body
-    ngx.print(body)
+    H.report(out)
 end
 
 return _M
