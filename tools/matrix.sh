@@ -47,8 +47,10 @@ pkgs_for() {
     case $1 in
         bullseye) echo "$common_pkgs luajit clang" ;;
         # zlib and zstd: OpenSSL 3.5+'s libcrypto.a needs them (tests/openssl_guard.rs).
-        trixie) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-19-dev zlib1g-dev libzstd-dev" ;;
-        sid) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-dev zlib1g-dev libzstd-dev" ;;
+        # python3-aioquic: the HTTP/3 client of tests that send several requests on one QUIC
+        # connection (tests/http3/h3.py h3_requests).
+        trixie) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-19-dev zlib1g-dev libzstd-dev python3-aioquic" ;;
+        sid) echo "$common_pkgs lua-resty-core luajit clang libclang-rt-dev zlib1g-dev libzstd-dev python3-aioquic" ;;
         *) return 1 ;;
     esac
 }
@@ -250,7 +252,12 @@ run_release() {
             line+=", $s ok ($summary; $(( $(date +%s) - start )) s)"
         else
             all_ok=1
-            line+=", $s FAILED (exit $rc; $summary)"
+            # The failed tests' names on the summary line too: a CI log cut short in the
+            # middle still ends with what failed.
+            local failed_names
+            failed_names=$(awk '/^FAIL(ED)? [^ ]/ { print $2 } /^test .* \.\.\. FAILED$/ { print $2 }' \
+                "$out/$s.log" | head -n 5 | paste -sd ' ')
+            line+=", $s FAILED (exit $rc; $summary${failed_names:+; failed: $failed_names})"
             echo "---- $rel $s: tail of $out/$s.log"
             grep -E 'FAIL|panicked|error' "$out/$s.log" | head -40
             tail -15 "$out/$s.log"

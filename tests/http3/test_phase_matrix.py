@@ -1,12 +1,12 @@
 """Every API function called from every phase of a request made over HTTP/3, with the
-client's chain read wherever CONTRACT-level phases allow it; the outcome of each
+client's chain read wherever the documented phases allow it; the outcome of each
 (phase, function) pair must equal the outcome over TCP. Reuses tests/nginx/test_phases.py's
 configuration and its judgement of each outcome."""
 
 import base64
 
 from tests.nginx import test_phases as tcp_phases
-from tests.http3.h3 import Nginx, curl, curl_one, quic_server
+from tests.http3.h3 import Nginx, curl, curl_one, h3_requests, quic_server
 from tests.harness import TestFailure, expect_eq, note, pki, wait_for
 
 CHAIN_READERS = ("get_full_client_certificate_chain", "get_client_verify")
@@ -20,7 +20,10 @@ def record_phases(proto):
     with Nginx(tcp_phases.HTTP_CONF % {"try": tcp_phases.TRY, "server": server},
                reports=False) as ng:
         port = ng.ports["main"]
-        r1, r2 = curl(port, ["/phases", "/balancer"], proto=proto, client=pki().good)
+        if proto == "h3":
+            r1, r2 = h3_requests(port, ["/phases", "/balancer"], client=pki().good)
+        else:
+            r1, r2 = curl(port, ["/phases", "/balancer"], proto=proto, client=pki().good)
         expect_eq((r1.status, r2.status), (200, 200), proto + ": status of /phases and /balancer")
         if proto == "h3":
             expect_eq((r1.http_version, r2.http_version), ("3", "3"), "HTTP versions")
