@@ -132,7 +132,9 @@ end
 local function load_lib()
   local tried = {}
   for template in package.cpath:gmatch("[^;]+") do
-    for _, name in ipairs({ LIB, "lib" .. LIB }) do
+    -- "?" and "lib?" in each template, without "liblib..." from a "lib?.so" one.
+    local names = template:find("lib%?[^/]*$") and { LIB } or { LIB, "lib" .. LIB }
+    for _, name in ipairs(names) do
       local path = template:gsub("%?", name)
       local f = io.open(path, "rb")
       if f then
@@ -174,8 +176,9 @@ do
                .. tostring(rc) .. ")")
   end
   if rc ~= OK then
-    load_error("resty.client_tls: " .. (errp[0] ~= nil and ffi_str(errp[0])
-                                        or "OpenSSL copy check failed"))
+    -- The C message starts "resty-client-tls: "; ours says the module's name once.
+    local msg = errp[0] ~= nil and ffi_str(errp[0]):gsub("^resty%-client%-tls: ", "")
+    load_error("resty.client_tls: " .. (msg or "OpenSSL copy check failed"))
   end
 end
 

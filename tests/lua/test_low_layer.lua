@@ -31,7 +31,14 @@ test("a missing library raises an error naming every path tried", function()
   package.cpath = saved_cpath
   package.loaded["resty.client_tls"] = tls
   ok(err:find("/nonexistent/libresty_client_tls.so", 1, true), "template path listed")
-  ok(err:find("/nonexistent/liblibresty_client_tls.so", 1, true), "lib-prefixed name listed")
+  ok(not err:find("liblib", 1, true), "no lib-prefixed name from a lib?.so template")
+  package.loaded["resty.client_tls"] = nil
+  package.cpath = "/nonexistent/?.so"
+  local err2 = raises(function() require "resty.client_tls" end, "cannot load libresty_client_tls.so")
+  package.cpath = saved_cpath
+  package.loaded["resty.client_tls"] = tls
+  ok(err2:find("/nonexistent/resty_client_tls.so", 1, true), "bare name from a ?.so template")
+  ok(err2:find("/nonexistent/libresty_client_tls.so", 1, true), "lib-prefixed name from a ?.so template")
   ok(err:find('ffi.load("resty_client_tls")', 1, true), "linker fallback listed")
 end)
 

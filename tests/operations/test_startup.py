@@ -95,7 +95,7 @@ def test_library_built_against_another_openssl():
     saved = os.environ.get("LD_LIBRARY_PATH")
     os.environ["LD_LIBRARY_PATH"] = d
     try:
-        refused(ng, "resty.client_tls: resty-client-tls: refusing to mix OpenSSL copies",
+        refused(ng, "resty.client_tls: refusing to mix OpenSSL copies",
                 os.path.join(d, "libssX.so.3"))
     finally:
         if saved is None:

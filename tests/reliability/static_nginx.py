@@ -185,7 +185,7 @@ def check_works(binary, lib, handshakes):
 
 
 MESSAGE_PARTS = (
-    "resty-client-tls: refusing to mix OpenSSL copies",
+    "refusing to mix OpenSSL copies",
     "another ABI series (3.x vs 1.1)",
     "SSL_get0_peer_certificate",
     "ERR_get_error_all",
