@@ -154,12 +154,10 @@ def ca_names_in(text):
     return [line.strip() for line in m.group(1).splitlines() if line.strip()]
 
 
-def s_client(port, servername="localhost", mode="tls1.3", client=None, sess_out=None, sess_in=None,
-             path="/", host=None):
-    """One HTTP/1.0 request through openssl s_client, which reads the whole response and shuts
-    the connection down cleanly (so its session stays resumable)."""
-    args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", servername,
-            "-ign_eof", *TLS_MODES[mode]]
+def s_client_args(client=None, sess_out=None, sess_in=None):
+    """openssl s_client options (TCP and QUIC alike): the client's leaf, key and intermediates,
+    and the session files to write and to offer."""
+    args = []
     if client:
         args += ["-cert", client.cert, "-key", client.key]
         if client.intermediates_file:
@@ -168,6 +166,15 @@ def s_client(port, servername="localhost", mode="tls1.3", client=None, sess_out=
         args += ["-sess_out", sess_out]
     if sess_in:
         args += ["-sess_in", sess_in]
+    return args
+
+
+def s_client(port, servername="localhost", mode="tls1.3", client=None, sess_out=None, sess_in=None,
+             path="/", host=None):
+    """One HTTP/1.0 request through openssl s_client, which reads the whole response and shuts
+    the connection down cleanly (so its session stays resumable)."""
+    args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", servername,
+            "-ign_eof", *TLS_MODES[mode], *s_client_args(client, sess_out, sess_in)]
     request = "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host or servername)
     proc = run_client(args, stdin=request.encode())
     return SClient(proc.stdout.decode(errors="replace"))

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 from tests import harness
 from tests.harness import NGINX, TestFailure, expect_eq, parse_reports, pki  # noqa: F401
-from tests.harness.clients import CLIENT_TIMEOUT, Response, ca_names_in, client_cert_args
+from tests.harness.clients import CLIENT_TIMEOUT, Response, ca_names_in, client_cert_args, s_client_args
 from tests.harness.clients import run_client as run
 
 H3_LUA = os.path.join(HERE, "lua")
@@ -252,22 +253,10 @@ def s_client_quic(port, servername="localhost", client=None, sess_out=None, sess
     `linger` seconds so that the server's session tickets arrive before s_client closes (it
     saves a session only once a ticket has come)."""
     args = ["openssl", "s_client", "-quic", "-alpn", "h3", "-connect", "127.0.0.1:%d" % port,
-            "-servername", servername, *extra]
-    if client:
-        args += ["-cert", client.cert, "-key", client.key]
-        if client.intermediates_file:
-            args += ["-cert_chain", client.intermediates_file]
-    if sess_out:
-        args += ["-sess_out", sess_out]
-    if sess_in:
-        args += ["-sess_in", sess_in]
-    shell = "sleep %s | " % linger + " ".join(_quote(a) for a in args)
+            "-servername", servername, *extra, *s_client_args(client, sess_out, sess_in)]
+    shell = "sleep %s | " % linger + shlex.join(args)
     proc = subprocess.run(["sh", "-c", shell], capture_output=True, timeout=CLIENT_TIMEOUT)
     return QuicHandshake(proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace"))
-
-
-def _quote(s):
-    return "'" + s.replace("'", "'\\''") + "'"
 
 
 # -- the comparison ------------------------------------------------------------------------------

@@ -5,25 +5,13 @@ import subprocess
 import urllib.parse
 
 from tests.harness.clients import client_cert_args, new_id, s_client, seen
+from tests.nginx.test_basics import UNKNOWN_ISSUER, certs
 from tests.http3.h3 import (Nginx, curl_one, expect_h3, h3_requests, quic_server, s_client_quic,
                             same_as_tcp)
 from tests.harness import (cases, expect, expect_chain, expect_eq, expect_match, expect_no_chain,
                      lua_value, note, pki)
 
 STANDARD_CA = ("int", "root")
-# A leaf whose issuer is unknown: `openssl verify` stops at the first error; the handshake's
-# lenient verify callback may end on the second (OpenSSL 3.6).
-UNKNOWN_ISSUER = r"FAILED:unable to (get local issuer certificate|verify the first certificate)"
-
-
-def certs(names):
-    out = []
-    for n in names:
-        if n.startswith("big_cas:"):
-            out += pki().big_cas(int(n.split(":")[1]))
-        else:
-            out.append(getattr(pki(), n))
-    return out
 
 
 def both(port, path_of, client=None):
